@@ -1,0 +1,1 @@
+"""CiteBot's chat-facing side: CLI, console, rendering and (later) the Slack and Discord apps."""

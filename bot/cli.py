@@ -1,0 +1,168 @@
+"""The ``citebot`` command. Heavy modules (torch, FAISS) load inside commands, not at import,
+so ``citebot --help`` answers at once."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+EXIT_BAD_QUESTION = 2
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"citebot: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """CiteBot answers questions from your documents and quotes the passage it used."""
+
+
+# --- ask -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (JSON Lines with --file).")
+@click.option("--top", default=1, show_default=True, type=click.IntRange(1, 20),
+              help="How many passages to cite.")
+@click.option("--file", "question_file", type=click.File("r", encoding="utf-8"),
+              help="Ask one question per line of FILE ('-' for stdin).")
+def ask(question: str | None, as_json: bool, top: int, question_file) -> None:
+    """Answer QUESTION from the indexed documents, with the quoted passage."""
+    from index.errors import CiteBotError, QuestionError
+
+    from .render import render_answer
+    from .runtime import open_index
+
+    if (question is None) == (question_file is None):
+        _fail("give a QUESTION or --file FILE (not both)", EXIT_BAD_QUESTION)
+    index = open_index()
+    if question_file is None:
+        try:
+            answer = index.ask(question, top=top)
+        except QuestionError as exc:
+            _fail(str(exc), EXIT_BAD_QUESTION)
+        except CiteBotError as exc:
+            _fail(str(exc))
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False) if as_json else render_answer(answer))
+        return
+
+    failures = 0
+    first = True
+    for line in question_file:
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            answer = index.ask(text, top=top)
+        except QuestionError as exc:
+            failures += 1
+            if as_json:
+                click.echo(json.dumps({"question": text[:200], "error": str(exc)}, ensure_ascii=False))
+            else:
+                click.echo(f"citebot: {exc}", err=True)
+            continue
+        if as_json:
+            click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+        else:
+            click.echo(("" if first else "\n") + f"Q: {answer.question}\n" + render_answer(answer))
+            first = False
+    if failures:
+        sys.exit(EXIT_BAD_QUESTION)
+
+
+# --- index ---------------------------------------------------------------------------------------
+
+
+@main.group("index")
+def index_group() -> None:
+    """Add, list, remove and rebuild the indexed documents."""
+
+
+@index_group.command("add")
+@click.argument("paths", nargs=-1, required=True)
+def index_add(paths: tuple[str, ...]) -> None:
+    """Index files or folders (.md, .txt, .html, .pdf). Unchanged files are skipped."""
+    from index.engine import IngestError
+
+    from .runtime import open_index
+
+    index = open_index()
+    try:
+        report = index.add(paths, progress=sys.stderr.isatty())
+    except IngestError as exc:
+        for error in exc.errors:
+            click.echo(f"citebot: {error}", err=True)
+        click.echo("citebot: nothing was added; the index is unchanged.", err=True)
+        sys.exit(1)
+    for doc_id in report.added:
+        click.echo(f"added      {doc_id}")
+    for doc_id in report.replaced:
+        click.echo(f"replaced   {doc_id}")
+    for doc_id in report.unchanged:
+        click.echo(f"unchanged  {doc_id}")
+    if report.changed:
+        click.echo(f"{report.sentences} sentences indexed.")
+
+
+@index_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def index_list(as_json: bool) -> None:
+    """List the indexed documents."""
+    from .render import render_sources
+    from .runtime import open_index
+
+    documents = open_index().documents()
+    if as_json:
+        click.echo(json.dumps(
+            [{"document": d.doc_id, "title": d.title, "source": d.source, "url": d.url,
+              "paragraphs": len(d.paragraphs), "metadata": d.metadata} for d in documents],
+            ensure_ascii=False,
+        ))
+    else:
+        click.echo(render_sources(documents))
+
+
+@index_group.command("remove")
+@click.argument("doc")
+def index_remove(doc: str) -> None:
+    """Remove document DOC (its id, as `citebot index list` shows)."""
+    from index.errors import CiteBotError
+
+    from .runtime import open_index
+
+    try:
+        removed = open_index().remove(doc)
+    except KeyError as exc:
+        _fail(exc.args[0])
+    except CiteBotError as exc:
+        _fail(str(exc))
+    click.echo(f"removed    {removed.doc_id} ({removed.title})")
+
+
+@index_group.command("rebuild")
+def index_rebuild() -> None:
+    """Rebuild the index from scratch: the bundled corpus and every known source file."""
+    from .runtime import open_index
+
+    report = open_index().rebuild(progress=sys.stderr.isatty())
+    click.echo(f"rebuilt: {len(report.added)} documents, {report.sentences} sentences.")
+
+
+# --- chat ----------------------------------------------------------------------------------------
+
+
+@main.command()
+def chat() -> None:
+    """A console that behaves like a chat channel: no tokens, no network."""
+    from .console import Console
+
+    Console().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Turn a plain :class:`~index.models.Answer` into the text a person sees on the console.
+
+Platform renderers (Slack blocks, Discord embeds) sit beside this and use the same templates
+folder with their own variants.
+"""
+
+from __future__ import annotations
+
+from index.models import Answer, Document
+
+from .templates import render
+
+PLATFORM = "console"
+
+
+def answer_variables(answer: Answer) -> dict:
+    best = answer.best
+    return {
+        "question": answer.question,
+        "answer": answer.answer,
+        "quote": best.quote if best else "",
+        "title": best.title if best else "",
+        "paragraph": best.paragraph if best else 0,
+        "url": best.url if best else None,
+        "document": best.document if best else "",
+        "more": answer.citations[1:],
+        "documents": "",
+    }
+
+
+def render_answer(answer: Answer, platform: str = PLATFORM) -> str:
+    variables = answer_variables(answer)
+    if answer.answered:
+        # Only the quote is shown for a refused question; other passages would add noise.
+        return render(platform, "answer", **variables)
+    return render(platform, "no_answer", **variables)
+
+
+def render_sources(documents: list[Document], platform: str = PLATFORM) -> str:
+    rows = [
+        {
+            "doc_id": d.doc_id,
+            "title": d.title,
+            "paragraphs": len(d.paragraphs),
+            "author": d.metadata.get("author", ""),
+            "source": d.source,
+            "url": d.url,
+        }
+        for d in documents
+    ]
+    return render(platform, "sources", documents=rows)
+
+
+def render_help(platform: str = PLATFORM) -> str:
+    return render(platform, "help")

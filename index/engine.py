@@ -1,0 +1,253 @@
+"""``CiteIndex``: the one object chat adapters and the CLI talk to.
+
+It owns the on-disk store, the embedder and the answerer, loads them lazily (``warm_up``), and
+keeps ingestion all-or-nothing: every file is read and cleaned before anything is written, so one
+bad file leaves the index exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .answer import Answerer
+from .documents import SUPPORTED_SUFFIXES, DEFAULT_MAX_BYTES, load_document
+from .embedders import Embedder, SentenceTransformerEmbedder
+from .errors import DocumentError, IndexCorruptError, IndexMissingError
+from .models import Answer, Document
+from .sentences import split_document
+from .store import IndexStore, Snapshot
+
+# Show a progress bar only when embedding takes long enough to wonder about.
+PROGRESS_MIN_UNITS = 64
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    sentences: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced)
+
+
+class IngestError(Exception):
+    """One or more files could not be ingested; nothing was written."""
+
+    def __init__(self, errors: list[DocumentError]):
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, and supported files found under folders (sorted, hidden ones skipped)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                p for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        else:
+            found.append(path)
+    return found
+
+
+class CiteIndex:
+    def __init__(
+        self,
+        home: str | Path,
+        *,
+        embedder: Embedder | None = None,
+        corpus: str | Path | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ):
+        self.home = Path(home)
+        self.store = IndexStore(self.home / "index")
+        self.embedder = embedder or SentenceTransformerEmbedder()
+        self.corpus = Path(corpus) if corpus else None
+        self.max_bytes = max_bytes
+        self._snapshot: Snapshot | None = None
+        self._answerer: Answerer | None = None
+        self._lock = threading.RLock()
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the model and the index; build the index from the bundled corpus if none exists."""
+        with self._lock:
+            if self._answerer is not None:
+                return
+            self.embedder.warm_up()
+            try:
+                snapshot = self.store.load()
+            except IndexMissingError:
+                if not self.corpus:
+                    raise
+                self.add([self.corpus])
+                return
+            self._install(snapshot)
+
+    @property
+    def ready(self) -> bool:
+        return self._answerer is not None
+
+    def _install(self, snapshot: Snapshot) -> None:
+        if snapshot.model != self.embedder.name and snapshot.sentences:
+            raise IndexCorruptError(
+                f"The index was built with the embedder {snapshot.model!r} but {self.embedder.name!r} "
+                "is configured; run `citebot index rebuild`."
+            )
+        self._snapshot = snapshot
+        self._answerer = Answerer(snapshot, self.embedder)
+
+    def _current(self) -> Snapshot:
+        if self._snapshot is not None:
+            return self._snapshot
+        try:
+            return self.store.load()
+        except IndexMissingError:
+            return Snapshot.empty(self.embedder.name, self.embedder.dimension)
+
+    # --- questions -----------------------------------------------------------------------------
+
+    def ask(self, question: str, *, context: str | None = None, top: int = 3) -> Answer:
+        self.warm_up()
+        return self._answerer.ask(question, context=context, top=top)
+
+    def documents(self) -> list[Document]:
+        if self._snapshot is None:
+            try:
+                return list(self.store.load().documents.values())
+            except IndexMissingError:
+                return []
+        return list(self._snapshot.documents.values())
+
+    # --- ingestion -----------------------------------------------------------------------------
+
+    def add(self, paths: Iterable[str | Path], *, progress: bool = False) -> IngestReport:
+        files = expand_paths(paths)
+        documents, errors = [], []
+        for path in files:
+            try:
+                documents.append(load_document(path, max_bytes=self.max_bytes))
+            except DocumentError as exc:
+                errors.append(exc)
+        if errors:
+            raise IngestError(errors)
+        if not files:
+            raise IngestError([DocumentError(" ".join(map(str, paths)) or "(nothing)",
+                                             "no .md, .txt, .html or .pdf files found")])
+        return self.add_documents(documents, progress=progress)
+
+    def add_documents(self, documents: list[Document], *, progress: bool = False) -> IngestReport:
+        with self._lock:
+            self.embedder.warm_up()
+            current = self._current()
+            report = IngestReport()
+            incoming: list[Document] = []
+            replaced_ids: set[str] = set()
+            for document in documents:
+                document.doc_id = _unique_id(document, current.documents, incoming)
+                existing = current.documents.get(document.doc_id)
+                if existing is not None and existing.content_hash == document.content_hash:
+                    report.unchanged.append(document.doc_id)
+                    continue
+                if existing is not None:
+                    replaced_ids.add(document.doc_id)
+                    report.replaced.append(document.doc_id)
+                else:
+                    report.added.append(document.doc_id)
+                incoming.append(document)
+            if not incoming:
+                if self._snapshot is None:
+                    self._install(current)
+                return report
+            snapshot = current.without(replaced_ids) if replaced_ids else current
+            snapshot = self._embed_into(snapshot, incoming, progress=progress)
+            report.sentences = sum(1 for s in snapshot.sentences if s.doc_id in set(report.added + report.replaced))
+            self.store.save(snapshot)
+            self._install(snapshot)
+            return report
+
+    def _embed_into(self, snapshot: Snapshot, documents: list[Document], *, progress: bool) -> Snapshot:
+        sentences = [s for d in documents for s in split_document(d)]
+        passages = [(d.doc_id, n) for d in documents for n in range(1, len(d.paragraphs) + 1)]
+        by_id = {d.doc_id: d for d in documents}
+        sentence_texts = [by_id[s.doc_id].text[s.start : s.end] for s in sentences]
+        passage_texts = [by_id[d].paragraph_text(n) for d, n in passages]
+        show = progress and len(sentence_texts) + len(passage_texts) >= PROGRESS_MIN_UNITS
+        sentence_vectors = self.embedder.embed(sentence_texts, progress=show)
+        passage_vectors = self.embedder.embed(passage_texts, progress=show)
+        return Snapshot(
+            model=self.embedder.name,
+            documents={**snapshot.documents, **by_id},
+            sentences=snapshot.sentences + sentences,
+            sentence_vectors=np.concatenate([snapshot.sentence_vectors, sentence_vectors]),
+            passages=snapshot.passages + passages,
+            passage_vectors=np.concatenate([snapshot.passage_vectors, passage_vectors]),
+        )
+
+    def remove(self, doc_id: str) -> Document:
+        with self._lock:
+            current = self.store.load()
+            if doc_id not in current.documents:
+                known = ", ".join(sorted(current.documents)) or "none"
+                raise KeyError(f"No document {doc_id!r} in the index (documents: {known}).")
+            removed = current.documents[doc_id]
+            snapshot = current.without({doc_id})
+            self.store.save(snapshot)
+            self._install(snapshot)
+            return removed
+
+    def rebuild(self, *, progress: bool = False) -> IngestReport:
+        """Re-read every known source (and the bundled corpus) and re-embed from scratch."""
+        with self._lock:
+            sources: list[Path] = [self.corpus] if self.corpus else []
+            try:
+                sources += [Path(d.source) for d in self.store.load().documents.values()]
+            except (IndexMissingError, IndexCorruptError):
+                pass
+            files = list(dict.fromkeys(p.resolve() for p in expand_paths(sources) if p.exists()))
+            documents = []
+            for path in files:
+                try:
+                    documents.append(load_document(path, max_bytes=self.max_bytes))
+                except DocumentError:
+                    continue  # a source that went bad since it was added is left out, not fatal
+            self.embedder.warm_up()
+            empty = Snapshot.empty(self.embedder.name, self.embedder.dimension)
+            self._snapshot = None
+            snapshot = self._embed_into(empty, _dedupe_ids(documents), progress=progress)
+            self.store.save(snapshot)
+            self._install(snapshot)
+            return IngestReport(added=list(snapshot.documents), sentences=len(snapshot.sentences))
+
+
+def _unique_id(document: Document, existing: dict[str, Document], pending: list[Document]) -> str:
+    """Same source keeps its id; another file with the same name gets a suffixed id."""
+    for doc in list(existing.values()) + pending:
+        if doc.source == document.source:
+            return doc.doc_id
+    taken = set(existing) | {d.doc_id for d in pending}
+    if document.doc_id not in taken:
+        return document.doc_id
+    return f"{document.doc_id}-{hashlib.sha256(document.source.encode()).hexdigest()[:6]}"
+
+
+def _dedupe_ids(documents: list[Document]) -> list[Document]:
+    seen: dict[str, Document] = {}
+    for document in documents:
+        document.doc_id = _unique_id(document, seen, [])
+        seen[document.doc_id] = document
+    return list(seen.values())

@@ -1,0 +1,100 @@
+"""Plain data passed between the index and the chat adapters.
+
+Nothing here knows about Slack or Discord: adapters turn a platform event into a question string
+and render an :class:`Answer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range ``[start, end)`` into a document's cleaned text."""
+
+    start: int
+    end: int
+
+
+@dataclass
+class Document:
+    """A cleaned document: ``text`` is what quotes are cut from; paragraphs index into it."""
+
+    doc_id: str
+    title: str
+    source: str
+    text: str
+    paragraphs: list[Span]
+    url: str | None = None
+    content_hash: str = ""
+    collection: str = "default"
+    # Byline, caption, copyright and the like: shown or kept, never quoted as an answer.
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def paragraph_text(self, number: int) -> str:
+        span = self.paragraphs[number - 1]
+        return self.text[span.start : span.end]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["paragraphs"] = [[p.start, p.end] for p in self.paragraphs]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Document:
+        data = dict(data)
+        data["paragraphs"] = [Span(start, end) for start, end in data["paragraphs"]]
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a document, located by offsets so its text is always the original."""
+
+    doc_id: str
+    paragraph: int  # 1-based paragraph number within the document
+    start: int
+    end: int
+
+
+@dataclass
+class Citation:
+    document: str  # document id
+    title: str
+    source: str
+    paragraph: int
+    quote: str
+    score: float
+    url: str | None = None
+    start: int = 0
+    end: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    question: str
+    answered: bool
+    answer: str
+    citations: list[Citation]
+    latency_ms: float = 0.0
+    # Why a question was refused ("not_in_documents", "empty_index"); None when answered.
+    refusal: str | None = None
+
+    @property
+    def best(self) -> Citation | None:
+        return self.citations[0] if self.citations else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "answer": self.answer,
+            "citations": [c.to_json() for c in self.citations],
+            "latency_ms": round(self.latency_ms, 2),
+            "refusal": self.refusal,
+        }

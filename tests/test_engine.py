@@ -1,0 +1,144 @@
+"""Ingestion, persistence and the answer path, with the fast deterministic embedder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from index.engine import CiteIndex, IngestError
+from index.errors import IndexCorruptError, QuestionError
+from index.store import IndexStore
+
+from .conftest import CORPUS
+
+
+def test_first_question_builds_the_index_from_the_corpus(fake_index, isolated_home):
+    assert [d.doc_id for d in fake_index.documents()] == ["ft-xi-central-asia-2023"]
+    assert (isolated_home / "index" / "CURRENT").exists()
+
+
+def test_answer_quotes_exact_text_at_its_offsets(fake_index):
+    answer = fake_index.ask("Rmb26bn financing support free assistance", top=3)
+    document = fake_index.documents()[0]
+    assert answer.citations
+    for citation in answer.citations:
+        assert document.text[citation.start : citation.end] == citation.quote
+        assert len(citation.quote) <= 400 or citation.quote.count(". ") == 0
+    assert answer.citations[0].paragraph == 6
+
+
+def test_top_gives_distinct_paragraphs(fake_index):
+    answer = fake_index.ask("Central Asia security Beijing", top=3)
+    paragraphs = [(c.document, c.paragraph) for c in answer.citations]
+    assert len(paragraphs) == 3 and len(set(paragraphs)) == 3
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t "])
+def test_empty_question_is_rejected(fake_index, question):
+    with pytest.raises(QuestionError, match="empty"):
+        fake_index.ask(question)
+
+
+def test_overlong_question_is_rejected(fake_index):
+    with pytest.raises(QuestionError, match="2,000"):
+        fake_index.ask("why " * 600)
+
+
+def test_readding_unchanged_file_is_a_no_op(fake_index, isolated_home):
+    pointer = (isolated_home / "index" / "CURRENT").read_text()
+    report = fake_index.add([CORPUS])
+    assert report.unchanged == ["ft-xi-central-asia-2023"] and not report.changed
+    assert (isolated_home / "index" / "CURRENT").read_text() == pointer
+
+
+def test_changed_file_replaces_its_chunks(isolated_home, fake_embedder, tmp_path):
+    doc = tmp_path / "tea.md"
+    doc.write_text("# Tea\n\nThe harvest reached 300 tonnes in 2021.\n")
+    index = CiteIndex(isolated_home, embedder=fake_embedder)
+    assert index.add([doc]).added == ["tea"]
+    doc.write_text("# Tea\n\nThe harvest reached 450 tonnes in 2022.\n")
+    assert index.add([doc]).replaced == ["tea"]
+    reloaded = CiteIndex(isolated_home, embedder=fake_embedder)
+    answer = reloaded.ask("harvest tonnes")
+    assert "450 tonnes" in answer.citations[0].quote
+    texts = [reloaded._snapshot.sentence_text(s) for s in reloaded._snapshot.sentences]
+    assert not any("300 tonnes" in t for t in texts)
+
+
+def test_a_bad_file_leaves_the_index_unchanged(fake_index, isolated_home, tmp_path):
+    good = tmp_path / "good.md"
+    good.write_text("# Good\n\nA fine paragraph about tea.\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\x00\x01binary")
+    pointer = (isolated_home / "index" / "CURRENT").read_text()
+    with pytest.raises(IngestError) as caught:
+        fake_index.add([good, bad])
+    assert "bad.txt" in str(caught.value) and "binary" in str(caught.value)
+    assert (isolated_home / "index" / "CURRENT").read_text() == pointer
+    assert [d.doc_id for d in fake_index.documents()] == ["ft-xi-central-asia-2023"]
+
+
+def test_folder_ingest_and_remove(isolated_home, fake_embedder, tmp_path):
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_text("# A\n\nAlpha paragraph.\n")
+    (folder / "sub" / "b.txt").write_text("Beta\n\nBeta paragraph here.\n")
+    (folder / "ignored.csv").write_text("x,y\n")
+    index = CiteIndex(isolated_home, embedder=fake_embedder)
+    assert sorted(index.add([folder]).added) == ["a", "b"]
+    index.remove("a")
+    assert [d.doc_id for d in CiteIndex(isolated_home, embedder=fake_embedder).documents()] == ["b"]
+    with pytest.raises(KeyError, match="No document 'zzz'"):
+        index.remove("zzz")
+
+
+def test_same_file_name_in_two_folders_gets_two_ids(isolated_home, fake_embedder, tmp_path):
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "notes.md").write_text(f"# {folder}\n\nNotes from folder {folder}.\n")
+    index = CiteIndex(isolated_home, embedder=fake_embedder)
+    report = index.add([tmp_path / "one", tmp_path / "two"])
+    assert len(set(report.added)) == 2 and "notes" in report.added
+
+
+def test_interrupted_save_keeps_the_previous_index(fake_index, isolated_home, tmp_path, monkeypatch):
+    store = IndexStore(isolated_home / "index")
+    before = store.load()
+    doc = tmp_path / "extra.md"
+    doc.write_text("# Extra\n\nSomething new about tea.\n")
+
+    import index.store as store_module
+
+    real_write = store_module._write
+
+    def interrupted(path, data):
+        if path.name.startswith(".CURRENT"):
+            raise KeyboardInterrupt  # Ctrl-C between writing the new version and the swap
+        real_write(path, data)
+
+    monkeypatch.setattr(store_module, "_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fake_index.add([doc])
+    monkeypatch.setattr(store_module, "_write", real_write)
+    after = store.load()
+    assert list(after.documents) == list(before.documents)
+    assert len(after.sentences) == len(before.sentences)
+
+
+def test_corrupt_index_names_the_fix(fake_index, isolated_home, fake_embedder):
+    version = (isolated_home / "index" / "CURRENT").read_text()
+    (isolated_home / "index" / version / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexCorruptError, match="citebot index rebuild"):
+        CiteIndex(isolated_home, embedder=fake_embedder).ask("anything")
+    report = CiteIndex(isolated_home, embedder=fake_embedder, corpus=CORPUS).rebuild()
+    assert report.added == ["ft-xi-central-asia-2023"]
+
+
+def test_json_shape(fake_index):
+    data = json.loads(json.dumps(fake_index.ask("Rmb26bn financing").to_json()))
+    assert set(data) >= {"question", "answered", "answer", "citations", "latency_ms"}
+    assert isinstance(data["answered"], bool) and isinstance(data["latency_ms"], float)
+    citation = data["citations"][0]
+    assert set(citation) >= {"document", "source", "paragraph", "quote", "score"}
+    assert isinstance(citation["paragraph"], int) and isinstance(citation["score"], float)

@@ -153,6 +153,23 @@ def index_rebuild() -> None:
     click.echo(f"rebuilt: {len(report.added)} documents, {report.sentences} sentences.")
 
 
+# --- bench -------------------------------------------------------------------------------------
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures and update BENCHMARKS.md."""
+
+
+@bench.command("quality", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_quality(args: tuple[str, ...]) -> None:
+    """Answer quality on XQuAD (see `python -m bench.quality --help`)."""
+    from bench.quality import main as run_quality
+
+    run_quality(list(args))
+
+
 # --- chat ----------------------------------------------------------------------------------------
 
 

@@ -4,10 +4,14 @@ stand alone, pull out the short answer, and refuse when the evidence is too weak
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from .embedders import Embedder
 from .errors import QuestionError
@@ -28,35 +32,67 @@ _ANAPHORIC_START = re.compile(
 )
 
 
+FEATURES = (
+    "sentence_dense",
+    "context_dense",
+    "passage_dense",
+    "sentence_lexical",
+    "passage_lexical",
+    "sentence_coverage",
+    "passage_coverage",
+    "typed_found",  # the quote holds the kind of span the question asks for ("how much" -> amount)
+    "typed_missing",  # the question asks for a kind of span and the quote has none
+)
+WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+
+
 @dataclass(frozen=True)
 class Weights:
-    """How candidate evidence combines into one ranking score, and into a refusal decision.
+    """Linear weights over :data:`FEATURES`: ``rank`` orders candidate sentences; ``accept`` plus
+    ``accept_bias`` is a logistic model of "the documents answer this", applied to the best
+    candidate. ``bench/quality.py --fit`` learns them on the tuning half of XQuAD."""
 
-    ``rank_*`` weigh a candidate for choosing the sentence; ``accept_*`` are a logistic model of
-    "the documents answer this" over the best candidate's evidence.
-    """
-
-    rank_sentence_dense: float = 0.40
-    rank_context_dense: float = 0.20
-    rank_passage_dense: float = 0.15
-    rank_sentence_lexical: float = 0.05
-    rank_passage_lexical: float = 0.05
-    rank_sentence_coverage: float = 0.10
-    rank_passage_coverage: float = 0.05
-    # The sentence holds a span of the type the question asks for (an amount for "how much").
-    rank_typed_span: float = 0.15
-
-    accept_bias: float = -6.0
-    accept_sentence_dense: float = 7.0
-    accept_context_dense: float = 3.0
-    accept_sentence_coverage: float = 3.0
-    accept_passage_coverage: float = 1.5
-    accept_typed_span: float = 2.5
-    accept_typed_missing: float = -2.5
+    rank: dict[str, float]
+    accept: dict[str, float]
+    accept_bias: float
     accept_threshold: float = 0.5
 
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE) -> Weights:
+        data = json.loads(path.read_text())
+        return cls(
+            rank=data["rank"],
+            accept=data["accept"],
+            accept_bias=data["accept_bias"],
+            accept_threshold=data.get("accept_threshold", 0.5),
+        )
 
-DEFAULT_WEIGHTS = Weights()
+    def vector(self, which: str) -> np.ndarray:
+        table = self.rank if which == "rank" else self.accept
+        return np.array([table.get(name, 0.0) for name in FEATURES], dtype=np.float64)
+
+
+@dataclass
+class Ranking:
+    """The ranked candidates for one question, with their feature rows (for fitting weights)."""
+
+    candidates: list[Candidate]
+    features: np.ndarray  # one row per candidate, columns as FEATURES
+    scores: np.ndarray
+
+
+def features_of(c: Candidate, typed: float) -> list[float]:
+    return [
+        c.sentence_dense,
+        c.context_dense,
+        c.passage_dense,
+        c.sentence_lexical,
+        c.passage_lexical,
+        c.sentence_coverage,
+        c.passage_coverage,
+        1.0 if typed > 0 else 0.0,
+        1.0 if typed < 0 else 0.0,
+    ]
 
 
 def validate_question(question: str) -> str:
@@ -72,77 +108,57 @@ def validate_question(question: str) -> str:
 
 
 class Answerer:
-    def __init__(self, snapshot: Snapshot, embedder: Embedder, weights: Weights = DEFAULT_WEIGHTS):
+    def __init__(self, snapshot: Snapshot, embedder: Embedder, weights: Weights | None = None):
         self.snapshot = snapshot
         self.embedder = embedder
-        self.weights = weights
+        self.weights = weights or Weights.load()
+        self._rank_vector = self.weights.vector("rank")
+        self._accept_vector = self.weights.vector("accept")
         self.retriever = Retriever(snapshot)
 
-    def rank_score(self, c: Candidate) -> float:
-        w = self.weights
-        return (
-            w.rank_sentence_dense * c.sentence_dense
-            + w.rank_context_dense * c.context_dense
-            + w.rank_passage_dense * c.passage_dense
-            + w.rank_sentence_lexical * c.sentence_lexical
-            + w.rank_passage_lexical * c.passage_lexical
-            + w.rank_sentence_coverage * c.sentence_coverage
-            + w.rank_passage_coverage * c.passage_coverage
-        )
-
-    def confidence(self, c: Candidate, typed: float) -> float:
-        """Probability-like belief that the documents answer the question, from the best
-        candidate's evidence. ``typed`` is 1 when the wanted kind of answer is in the quote, -1
-        when the question wants one and the quote has none, 0 when the question wants no type."""
-        w = self.weights
-        typed_evidence = w.accept_typed_span if typed > 0 else w.accept_typed_missing if typed < 0 else 0.0
-        z = (
-            typed_evidence
-            + w.accept_bias
-            + w.accept_sentence_dense * c.sentence_dense
-            + w.accept_context_dense * c.context_dense
-            + w.accept_sentence_coverage * c.sentence_coverage
-            + w.accept_passage_coverage * c.passage_coverage
-        )
+    def confidence(self, row: np.ndarray) -> float:
+        """Belief that the documents answer the question, from the best candidate's features."""
+        z = self.weights.accept_bias + float(row @ self._accept_vector)
         return 1.0 / (1.0 + math.exp(-z))
 
-    def ask(self, question: str, *, context: str | None = None, top: int = 3) -> Answer:
-        started = time.perf_counter()
-        question = validate_question(question)
-        if not self.snapshot.sentences:
-            return Answer(question, False, "", [], _elapsed(started), refusal="empty_index")
+    def rank(self, question: str, *, context: str | None = None) -> Ranking:
         # A follow-up ("and when was that?") is searched together with the question it follows.
         query_text = f"{context} {question}" if context else question
         vector = self.embedder.embed_query(query_text)
         candidates = self.retriever.search(vector, query_text)
-        ranked = sorted(candidates, key=self.rank_score, reverse=True)
-        wanted = answer_type(question)
-        typed: dict[int, float] = {}
-        if wanted is not AnswerType.NONE:
-            # Only the leading candidates are worth the pattern matching.
-            head = ranked[:RERANK_DEPTH]
-            for candidate in head:
-                quote = self._quote_text(candidate.sentence)
-                typed[candidate.sentence] = 1.0 if extract(question, quote) else -1.0
-            head.sort(
-                key=lambda c: self.rank_score(c) + self.weights.rank_typed_span * max(0.0, typed[c.sentence]),
-                reverse=True,
-            )
-            ranked = head + ranked[RERANK_DEPTH:]
+        if not candidates:
+            return Ranking([], np.zeros((0, len(FEATURES))), np.zeros(0))
+        features = np.array([features_of(c, 0.0) for c in candidates], dtype=np.float64)
+        scores = features @ self._rank_vector
+        order = np.argsort(-scores, kind="stable")
+        if answer_type(question) is not AnswerType.NONE:
+            # Pattern matching is only worth doing for the leading candidates.
+            typed_column = FEATURES.index("typed_found")
+            for row in order[:RERANK_DEPTH]:
+                found = extract(question, self._quote_text(candidates[row].sentence)) is not None
+                features[row, typed_column : typed_column + 2] = (1.0, 0.0) if found else (0.0, 1.0)
+            scores = features @ self._rank_vector
+            order = np.argsort(-scores, kind="stable")
+        return Ranking([candidates[i] for i in order], features[order], scores[order])
+
+    def ask(self, question: str, *, context: str | None = None, top: int = 3) -> Answer:
+        started = time.perf_counter()
+        question = validate_question(question)
+        ranking = self.rank(question, context=context)
+        if not ranking.candidates:
+            return Answer(question, False, "", [], _elapsed(started), refusal="empty_index")
         citations: list[Citation] = []
         seen_passages: set[int] = set()
-        for candidate in ranked:
+        for candidate, score in zip(ranking.candidates, ranking.scores):
             if len(citations) >= max(1, top):
                 break
             if candidate.passage in seen_passages:
                 continue
             seen_passages.add(candidate.passage)
-            citations.append(self._citation(candidate))
-        best = ranked[0]
-        confident = self.confidence(best, typed.get(best.sentence, 0.0)) >= self.weights.accept_threshold
-        if not confident:
+            citations.append(self._citation(candidate, float(score)))
+        if self.confidence(ranking.features[0]) < self.weights.accept_threshold:
             return Answer(question, False, "", citations, _elapsed(started), refusal="not_in_documents")
-        short = self._short_answer(question, best, citations[0])
+        short = self._short_answer(question, ranking.candidates[0], citations[0])
         return Answer(question, True, short, citations, _elapsed(started))
 
     def _quote_range(self, sentence_index: int) -> tuple[int, int]:
@@ -165,7 +181,7 @@ class Answerer:
         start, end = self._quote_range(sentence_index)
         return self.snapshot.documents[self.snapshot.sentences[sentence_index].doc_id].text[start:end]
 
-    def _citation(self, candidate: Candidate) -> Citation:
+    def _citation(self, candidate: Candidate, score: float) -> Citation:
         sentence = self.snapshot.sentences[candidate.sentence]
         document = self.snapshot.documents[sentence.doc_id]
         start, end = self._quote_range(candidate.sentence)
@@ -175,7 +191,7 @@ class Answerer:
             source=document.source,
             paragraph=sentence.paragraph,
             quote=document.text[start:end],
-            score=round(float(self.rank_score(candidate)), 4),
+            score=round(score, 4),
             url=document.url,
             start=start,
             end=end,

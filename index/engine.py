@@ -211,20 +211,23 @@ class CiteIndex:
             return removed
 
     def rebuild(self, *, progress: bool = False) -> IngestReport:
-        """Re-read every known source (and the bundled corpus) and re-embed from scratch."""
+        """Re-embed every document, re-reading its source where the file is still there (a
+        document whose file is gone keeps its stored text: nothing is lost). When the index is
+        missing or unreadable, the reason to rebuild, start again from the bundled corpus."""
         with self._lock:
-            sources: list[Path] = [self.corpus] if self.corpus else []
             try:
-                sources += [Path(d.source) for d in self.store.load().documents.values()]
+                stored = list(self.store.load().documents.values())
             except (IndexMissingError, IndexCorruptError):
-                pass
-            files = list(dict.fromkeys(p.resolve() for p in expand_paths(sources) if p.exists()))
-            documents = []
-            for path in files:
+                stored = []
+            documents: list[Document] = []
+            for document in stored:
                 try:
-                    documents.append(load_document(path, max_bytes=self.max_bytes))
+                    documents.append(load_document(document.source, max_bytes=self.max_bytes))
+                    documents[-1].doc_id = document.doc_id
                 except DocumentError:
-                    continue  # a source that went bad since it was added is left out, not fatal
+                    documents.append(document)
+            if not stored and self.corpus:
+                documents = [load_document(p, max_bytes=self.max_bytes) for p in expand_paths([self.corpus])]
             self.embedder.warm_up()
             empty = Snapshot.empty(self.embedder.name, self.embedder.dimension)
             self._snapshot = None

@@ -101,7 +101,8 @@ def answer_type(question: str) -> AnswerType:
         re.search(r"\bhow much\b", q) and _MONEY_WORDS.search(q)
     ):
         return AnswerType.MONEY
-    if re.match(r"(?i:who|what)\s+(?i:is|was|are|were)\s+(?:the\s+)?[A-Z]", question.strip()):
+    if re.match(r"(?i:who|what)\s+(?i:is|was|are|were)\s+[A-Z][\w'’.-]*\s*(?:[A-Z][\w'’.-]*\s*)*\??$",
+                question.strip()):
         # "Who is Temur Umarov?" asks for a description, not for a name.
         return AnswerType.NONE
     if re.search(

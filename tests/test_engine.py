@@ -142,3 +142,15 @@ def test_json_shape(fake_index):
     citation = data["citations"][0]
     assert set(citation) >= {"document", "source", "paragraph", "quote", "score"}
     assert isinstance(citation["paragraph"], int) and isinstance(citation["score"], float)
+
+
+def test_rebuild_keeps_a_document_whose_file_is_gone(isolated_home, fake_embedder, tmp_path):
+    doc = tmp_path / "tea.md"
+    doc.write_text("# Tea\n\nThe harvest reached 300 tonnes in 2021.\n")
+    index = CiteIndex(isolated_home, embedder=fake_embedder, corpus=CORPUS)
+    index.add([doc])
+    doc.unlink()
+    report = CiteIndex(isolated_home, embedder=fake_embedder, corpus=CORPUS).rebuild()
+    assert report.added == ["tea"]
+    answer = CiteIndex(isolated_home, embedder=fake_embedder).ask("harvest tonnes")
+    assert "300 tonnes" in answer.citations[0].quote

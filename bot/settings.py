@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,11 @@ def _default_home() -> Path:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CITEBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="CITEBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
     )
 
     home: Path = Field(default_factory=_default_home, description="Data directory: the index and state.")
@@ -37,6 +41,42 @@ class Settings(BaseSettings):
     )
     max_document_mb: float = Field(default=20, gt=0, description="Largest document accepted.")
     threads: int | None = Field(default=None, ge=1, description="torch threads (default: all cores).")
+    database_url: str | None = Field(
+        default=None,
+        description="State store: SQLite file under CITEBOT_HOME by default; a postgresql:// URL "
+        "lets several replicas share it.",
+    )
+    user_salt: SecretStr = Field(
+        default=SecretStr("citebot"), description="Key for hashing user ids in the state store."
+    )
+    port: int = Field(default=8080, ge=1, le=65535, description="The bot's one HTTP server.")
+
+    # Slack (names as Slack's own docs use them, no prefix).
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    slack_mode: Literal["socket", "http"] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_MODE"),
+        description="socket (default when SLACK_APP_TOKEN is set) or http.",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL")
+    )
+
+    # Discord.
+    discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN"))
+    discord_api_url: str | None = Field(default=None, validation_alias=AliasChoices("DISCORD_API_URL"))
+    discord_gateway_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_GATEWAY_URL")
+    )
+    discord_guild_id: int | None = Field(default=None, validation_alias=AliasChoices("DISCORD_GUILD_ID"))
+
+    @property
+    def effective_slack_mode(self) -> str:
+        return self.slack_mode or ("socket" if self.slack_app_token else "http")
 
 
 @lru_cache(maxsize=1)

@@ -153,6 +153,58 @@ def index_rebuild() -> None:
     click.echo(f"rebuilt: {len(report.added)} documents, {report.sentences} sentences.")
 
 
+# --- serve and platform tools --------------------------------------------------------------------
+
+
+@main.group()
+def serve() -> None:
+    """Run CiteBot on a chat platform."""
+
+
+@serve.command("slack")
+def serve_slack() -> None:
+    """Answer in Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on /slack/events)."""
+    from .settings import get_settings
+    from .slack.app import run
+
+    run(get_settings())
+
+
+@serve.command("discord")
+def serve_discord() -> None:
+    """Answer in Discord (needs DISCORD_TOKEN)."""
+    from .discord.bot import run
+    from .settings import get_settings
+
+    run(get_settings())
+
+
+@main.group("discord")
+def discord_group() -> None:
+    """Discord set-up helpers."""
+
+
+@discord_group.command("invite")
+@click.option("--client-id", help="Application id (default: read from DISCORD_TOKEN).")
+def discord_invite(client_id: str | None) -> None:
+    """Print the URL that adds CiteBot to a server, with exactly the permissions it needs."""
+    from .discord.bot import invite_url
+    from .settings import get_settings
+
+    click.echo(invite_url(get_settings(), client_id=client_id))
+
+
+@discord_group.command("sync")
+@click.option("--guild", "guild_id", type=int, help="Sync to one server only (instant; for development).")
+def discord_sync(guild_id: int | None) -> None:
+    """Register the slash commands with Discord (run once after install or a command change)."""
+    from .discord.bot import sync
+    from .settings import get_settings
+
+    for line in sync(get_settings(), guild_id=guild_id):
+        click.echo(line)
+
+
 # --- bench -------------------------------------------------------------------------------------
 
 

@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +51,11 @@ class Settings(BaseSettings):
     user_salt: SecretStr = Field(
         default=SecretStr("citebot"), description="Key for hashing user ids in the state store."
     )
+    admin_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated user ids (Slack or Discord) treated as CiteBot admins, in "
+        "addition to workspace admins/owners (Slack) and members with Manage Server (Discord).",
+    )
     port: int = Field(default=8080, ge=1, le=65535, description="The bot's one HTTP server.")
 
     # Slack (names as Slack's own docs use them, no prefix).
@@ -73,6 +80,13 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DISCORD_GATEWAY_URL")
     )
     discord_guild_id: int | None = Field(default=None, validation_alias=AliasChoices("DISCORD_GUILD_ID"))
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value):
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def effective_slack_mode(self) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,33 +14,27 @@ import numpy as np
 
 from .embedders import Embedder
 from .errors import QuestionError
-from .models import Answer, Citation, Sentence
-from .search import Candidate, Retriever
+from .models import Answer, Citation
+from .search import Candidate, Retriever, terms
 from .spans import AnswerType, answer_type, extract
 from .store import Snapshot
 
 MAX_QUESTION_CHARS = 2000
-MAX_QUOTE_CHARS = 400
 RERANK_DEPTH = 12
 
-# A sentence that opens by pointing back ("He said...", "This has led...") needs the sentence
-# before it to make sense on its own.
-_ANAPHORIC_START = re.compile(
-    r"^(?:He|She|It|They|This|That|These|Those|Such|But|So|However|Also|Its|His|Her|Their|"
-    r"The (?:group|region|country|company|move|plan|deal|bloc))\b"
-)
-
-
 FEATURES = (
+    "window_dense",
     "sentence_dense",
     "context_dense",
     "passage_dense",
     "sentence_lexical",
     "passage_lexical",
-    "sentence_coverage",
+    "window_coverage",
     "passage_coverage",
-    "typed_found",  # the quote holds the kind of span the question asks for ("how much" -> amount)
-    "typed_missing",  # the question asks for a kind of span and the quote has none
+    "rare_coverage",
+    "pair",
+    "typed_found",  # the window holds the kind of span the question asks for ("how much" -> amount)
+    "typed_missing",  # the question asks for a kind of span and the window has none
 )
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
@@ -83,13 +76,16 @@ class Ranking:
 
 def features_of(c: Candidate, typed: float) -> list[float]:
     return [
+        c.window_dense,
         c.sentence_dense,
         c.context_dense,
         c.passage_dense,
         c.sentence_lexical,
         c.passage_lexical,
-        c.sentence_coverage,
+        c.window_coverage,
         c.passage_coverage,
+        c.rare_coverage,
+        c.pair,
         1.0 if typed > 0 else 0.0,
         1.0 if typed < 0 else 0.0,
     ]
@@ -135,7 +131,7 @@ class Answerer:
             # Pattern matching is only worth doing for the leading candidates.
             typed_column = FEATURES.index("typed_found")
             for row in order[:RERANK_DEPTH]:
-                found = extract(question, self._quote_text(candidates[row].sentence)) is not None
+                found = extract(question, self.window_text(candidates[row])) is not None
                 features[row, typed_column : typed_column + 2] = (1.0, 0.0) if found else (0.0, 1.0)
             scores = features @ self._rank_vector
             order = np.argsort(-scores, kind="stable")
@@ -161,30 +157,18 @@ class Answerer:
         short = self._short_answer(question, ranking.candidates[0], citations[0])
         return Answer(question, True, short, citations, _elapsed(started))
 
-    def _quote_range(self, sentence_index: int) -> tuple[int, int]:
+    def window_range(self, candidate: Candidate) -> tuple[int, int]:
         sentences = self.snapshot.sentences
-        sentence = sentences[sentence_index]
-        start, end = sentence.start, sentence.end
-        text = self.snapshot.sentence_text(sentence)
-        if sentence_index > 0:
-            previous = sentences[sentence_index - 1]
-            needs_context = _ANAPHORIC_START.match(text) or len(text) < 50
-            if (
-                needs_context
-                and _same_paragraph(previous, sentence)
-                and end - previous.start <= MAX_QUOTE_CHARS
-            ):
-                start = previous.start
-        return start, end
+        return sentences[candidate.first].start, sentences[candidate.last].end
 
-    def _quote_text(self, sentence_index: int) -> str:
-        start, end = self._quote_range(sentence_index)
-        return self.snapshot.documents[self.snapshot.sentences[sentence_index].doc_id].text[start:end]
+    def window_text(self, candidate: Candidate) -> str:
+        start, end = self.window_range(candidate)
+        return self.snapshot.documents[self.snapshot.sentences[candidate.first].doc_id].text[start:end]
 
     def _citation(self, candidate: Candidate, score: float) -> Citation:
-        sentence = self.snapshot.sentences[candidate.sentence]
+        sentence = self.snapshot.sentences[candidate.first]
         document = self.snapshot.documents[sentence.doc_id]
-        start, end = self._quote_range(candidate.sentence)
+        start, end = self.window_range(candidate)
         return Citation(
             document=document.doc_id,
             title=document.title,
@@ -198,16 +182,17 @@ class Answerer:
         )
 
     def _short_answer(self, question: str, best: Candidate, citation: Citation) -> str:
-        sentence = self.snapshot.sentences[best.sentence]
-        sentence_text = self.snapshot.sentence_text(sentence)
-        found = extract(question, sentence_text)
-        if found is None and citation.start < sentence.start:
-            found = extract(question, citation.quote)
-        return found.text if found else sentence_text
-
-
-def _same_paragraph(a: Sentence, b: Sentence) -> bool:
-    return a.doc_id == b.doc_id and a.paragraph == b.paragraph
+        found = extract(question, citation.quote)
+        if found:
+            return found.text
+        # No typed span: the sentence of the window that best matches the question.
+        best_sentence = max(
+            best.sentences,
+            key=lambda i: self.retriever.coverage(
+                list(dict.fromkeys(terms(question))), set(self.retriever.sentence_terms[i])
+            ),
+        )
+        return self.snapshot.sentence_text(self.snapshot.sentences[best_sentence])
 
 
 def _elapsed(started: float) -> float:

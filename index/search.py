@@ -43,17 +43,31 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(words) if words else []
 
 
+MAX_WINDOW_CHARS = 400
+
+
 @dataclass
 class Candidate:
-    sentence: int  # index into snapshot.sentences
+    """A quotable window: one sentence, or two adjacent sentences of the same paragraph that
+    together stay within :data:`MAX_WINDOW_CHARS`, with the evidence that it answers."""
+
+    first: int  # index into snapshot.sentences
+    last: int  # == first for a one-sentence window
     passage: int  # index into snapshot.passages
-    sentence_dense: float
+    window_dense: float  # the window's (mean) vector against the question
+    sentence_dense: float  # the best single sentence of the window
+    context_dense: float  # the window together with its neighbours
     passage_dense: float
-    sentence_lexical: float  # BM25 normalised by the best sentence's score for this question
+    sentence_lexical: float  # best BM25 of its sentences, normalised by the best in the corpus
     passage_lexical: float
-    sentence_coverage: float  # IDF-weighted share of the question's terms found in the sentence
+    window_coverage: float  # IDF-weighted share of the question's terms found in the window
     passage_coverage: float
-    context_dense: float  # dense score of the sentence together with its neighbours
+    rare_coverage: float  # share of the question's two rarest terms found in the window
+    pair: float  # 1.0 for a two-sentence window
+
+    @property
+    def sentences(self) -> range:
+        return range(self.first, self.last + 1)
 
 
 class Retriever:
@@ -132,44 +146,56 @@ class Retriever:
         candidates.update(int(s) for s in np.argsort(-sentence_lexical)[:k_s])
         for passage in chosen_passages:
             candidates.update(self.sentences_of_passage[passage])
-        ids = np.fromiter(sorted(candidates), dtype=np.int64)
+        return self._windows(sorted(candidates), query[0], query_terms, sentence_lexical, passage_lexical)
 
+    def _windows(self, candidates, query, query_terms, sentence_lexical, passage_lexical) -> list[Candidate]:
+        sentences = self.snapshot.sentences
+        spans: set[tuple[int, int]] = set()
+        for s in candidates:
+            spans.add((s, s))
+            for first in (s - 1, s):
+                last = first + 1
+                if first >= 0 and last < len(sentences) and self.passage_of[first] == self.passage_of[last]:
+                    if sentences[last].end - sentences[first].start <= MAX_WINDOW_CHARS:
+                        spans.add((first, last))
+        involved = sorted({i for first, last in spans for i in range(max(0, first - 1), last + 2)
+                           if i < len(sentences)})
         vectors = self.snapshot.sentence_vectors
-        sentence_dense = vectors[ids] @ query[0]
-        passage_ids = self.passage_of[ids]
-        passage_dense = self.snapshot.passage_vectors[passage_ids] @ query[0]
-        context_dense = self._context_dense(ids, query[0])
+        dense = dict(zip(involved, (vectors[involved] @ query).tolist()))
+        rare = sorted(query_terms, key=lambda t: -self.idf.get(t, self._idf_default))[:2]
 
         found: list[Candidate] = []
-        for row, sentence in enumerate(ids.tolist()):
-            passage = int(passage_ids[row])
+        for first, last in sorted(spans):
+            passage = int(self.passage_of[first])
+            ids = list(range(first, last + 1))
+            context = [i for i in range(first - 1, last + 2) if i in dense and self.passage_of[i] == passage]
+            window_terms = set().union(*(self.sentence_terms[i] for i in ids))
             found.append(
                 Candidate(
-                    sentence=sentence,
+                    first=first,
+                    last=last,
                     passage=passage,
-                    sentence_dense=float(sentence_dense[row]),
-                    passage_dense=float(passage_dense[row]),
-                    sentence_lexical=float(sentence_lexical[sentence]),
+                    window_dense=self._mean_cosine(ids, dense),
+                    sentence_dense=max(dense[i] for i in ids),
+                    context_dense=self._mean_cosine(context, dense),
+                    passage_dense=float(self.snapshot.passage_vectors[passage] @ query),
+                    sentence_lexical=float(max(sentence_lexical[i] for i in ids)),
                     passage_lexical=float(passage_lexical[passage]),
-                    sentence_coverage=self.coverage(query_terms, set(self.sentence_terms[sentence])),
+                    window_coverage=self.coverage(query_terms, window_terms),
                     passage_coverage=self.coverage(query_terms, self.passage_terms[passage]),
-                    context_dense=float(context_dense[row]),
+                    rare_coverage=(sum(t in window_terms for t in rare) / len(rare)) if rare else 0.0,
+                    pair=float(last > first),
                 )
             )
         return found
 
-    def _context_dense(self, ids: np.ndarray, query: np.ndarray) -> np.ndarray:
-        """Score of the mean vector of a sentence and its same-paragraph neighbours."""
-        vectors = self.snapshot.sentence_vectors
-        scores = np.empty(len(ids), dtype=np.float32)
-        for row, sentence in enumerate(ids.tolist()):
-            siblings = self.sentences_of_passage[self.passage_of[sentence]]
-            position = siblings.index(sentence)
-            window = siblings[max(0, position - 1) : position + 2]
-            mean = vectors[window].mean(axis=0)
-            norm = float(np.linalg.norm(mean)) or 1.0
-            scores[row] = float(mean @ query) / norm
-        return scores
+    def _mean_cosine(self, ids: list[int], dense: dict[int, float]) -> float:
+        """Cosine between the question and the mean of unit sentence vectors."""
+        if len(ids) == 1:
+            return dense[ids[0]]
+        total = self.snapshot.sentence_vectors[ids].sum(axis=0)
+        norm = float(np.linalg.norm(total)) or 1.0
+        return sum(dense[i] for i in ids) / norm
 
     @staticmethod
     def _lexical(bm25, query_terms: list[str], size: int) -> np.ndarray:

@@ -76,6 +76,15 @@ class AnswerService:
             return False
         return bool(await self._safely(self.state.record_vote, question_id, user, vote))
 
+    async def thread_of(self, platform: str, channel: str, question_id: int) -> str | None:
+        """The thread a stored answer belongs to, so a reply to that answer continues it."""
+        if self.state is None:
+            return None
+        record = await self._safely(self.state.question, question_id)
+        if record and record["platform"] == platform and record["channel"] == channel:
+            return record["thread"]
+        return None
+
     async def _safely(self, function, *args):
         try:
             return await asyncio.to_thread(function, *args)

@@ -80,6 +80,18 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DISCORD_GATEWAY_URL")
     )
     discord_guild_id: int | None = Field(default=None, validation_alias=AliasChoices("DISCORD_GUILD_ID"))
+    discord_message_content: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("DISCORD_MESSAGE_CONTENT"),
+        description="Ask for the privileged Message Content intent (switch it on in the developer "
+        "portal too). Only needed to answer replies to CiteBot that have their @ ping off.",
+    )
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        # slack_sdk joins method names onto the base URL, so ".../api" would lose "/api".
+        return value if value.endswith("/") else value + "/"
 
     @field_validator("admin_ids", mode="before")
     @classmethod

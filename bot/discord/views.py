@@ -1,0 +1,64 @@
+"""👍/👎 buttons whose custom ids carry the answer's record id ("citebot:vote:up:42").
+
+The id is all a click needs, so any answer ever sent keeps working after a restart: discord.py
+matches the custom id against :class:`VoteButton`'s template (a ``DynamicItem``) instead of
+looking for a view held in memory. The same id, read back from an answer someone replies to,
+tells which conversation the reply continues.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import discord
+
+if TYPE_CHECKING:
+    from .cogs.feedback import Feedback
+
+VOTE_ID = re.compile(r"citebot:vote:(?P<direction>up|down):(?P<question_id>[0-9]{1,19})")
+BUTTONS = {"up": ("👍", "Helpful", 1), "down": ("👎", "Not helpful", -1)}
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
+    def __init__(self, direction: str, question_id: int):
+        emoji, label, self.vote = BUTTONS[direction]
+        self.question_id = question_id
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                emoji=emoji,
+                label=label,
+                custom_id=f"citebot:vote:{direction}:{question_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ):
+        return cls(match["direction"], int(match["question_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        feedback: Feedback = interaction.client.get_cog("Feedback")
+        await feedback.record(interaction, self.question_id, self.vote)
+
+
+def feedback_view(question_id: int | None) -> discord.ui.View | None:
+    """The buttons for an answer; none when the answer was not stored (nothing to vote on)."""
+    if question_id is None:
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(VoteButton("up", question_id))
+    view.add_item(VoteButton("down", question_id))
+    return view
+
+
+def question_id_in(message: discord.Message) -> int | None:
+    """The record id in a CiteBot answer's vote buttons, if the message has them."""
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            match = VOTE_ID.fullmatch(getattr(child, "custom_id", None) or "")
+            if match:
+                return int(match["question_id"])
+    return None

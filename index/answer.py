@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from .store import Snapshot
 
 MAX_QUESTION_CHARS = 2000
 RERANK_DEPTH = 12
+MAX_QUOTE_CHARS = 400
 
 FEATURES = (
     "window_dense",
@@ -143,6 +145,8 @@ class Answerer:
         ranking = self.rank(question, context=context)
         if not ranking.candidates:
             return Answer(question, False, "", [], _elapsed(started), refusal="empty_index")
+        best = ranking.candidates[0]
+        short, short_range = self._short_answer(question, best)
         citations: list[Citation] = []
         seen_passages: set[int] = set()
         for candidate, score in zip(ranking.candidates, ranking.scores):
@@ -151,10 +155,10 @@ class Answerer:
             if candidate.passage in seen_passages:
                 continue
             seen_passages.add(candidate.passage)
-            citations.append(self._citation(candidate, float(score)))
+            keep = short_range if candidate is best else None
+            citations.append(self._citation(candidate, float(score), question, keep))
         if self.confidence(ranking.features[0]) < self.weights.accept_threshold:
             return Answer(question, False, "", citations, _elapsed(started), refusal="not_in_documents")
-        short = self._short_answer(question, ranking.candidates[0], citations[0])
         return Answer(question, True, short, citations, _elapsed(started))
 
     def window_range(self, candidate: Candidate) -> tuple[int, int]:
@@ -165,10 +169,14 @@ class Answerer:
         start, end = self.window_range(candidate)
         return self.snapshot.documents[self.snapshot.sentences[candidate.first].doc_id].text[start:end]
 
-    def _citation(self, candidate: Candidate, score: float) -> Citation:
+    def _citation(
+        self, candidate: Candidate, score: float, question: str, keep: tuple[int, int] | None
+    ) -> Citation:
         sentence = self.snapshot.sentences[candidate.first]
         document = self.snapshot.documents[sentence.doc_id]
         start, end = self.window_range(candidate)
+        focus_start, focus_end = focus_range(document.text[start:end], question, keep)
+        start, end = start + focus_start, start + focus_end
         return Citation(
             document=document.doc_id,
             title=document.title,
@@ -181,18 +189,62 @@ class Answerer:
             end=end,
         )
 
-    def _short_answer(self, question: str, best: Candidate, citation: Citation) -> str:
-        found = extract(question, citation.quote)
+    def _short_answer(self, question: str, best: Candidate) -> tuple[str, tuple[int, int] | None]:
+        """The short answer and its range within the best window's text (None: no typed span)."""
+        window = self.window_text(best)
+        found = extract(question, window)
         if found:
-            return found.text
+            return found.text, (found.start, found.end)
         # No typed span: the sentence of the window that best matches the question.
+        question_terms = list(dict.fromkeys(terms(question)))
         best_sentence = max(
             best.sentences,
-            key=lambda i: self.retriever.coverage(
-                list(dict.fromkeys(terms(question))), set(self.retriever.sentence_terms[i])
-            ),
+            key=lambda i: self.retriever.coverage(question_terms, set(self.retriever.sentence_terms[i])),
         )
-        return self.snapshot.sentence_text(self.snapshot.sentences[best_sentence])
+        return self.snapshot.sentence_text(self.snapshot.sentences[best_sentence]), None
+
+
+_WORD = re.compile(r"\S+")
+
+
+def focus_range(text: str, question: str, keep: tuple[int, int] | None = None,
+                limit: int = MAX_QUOTE_CHARS) -> tuple[int, int]:
+    """The part of an over-long window to quote: at most ``limit`` characters, cut at word
+    boundaries, holding ``keep`` (the short answer) and as many question terms as fit.
+
+    A quote is read in chat, so a 1,200-character sentence is cut to the stretch that matters;
+    it is still an exact slice of the document.
+    """
+    if len(text) <= limit:
+        return 0, len(text)
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    question_terms = set(terms(question))
+    weight = [len(set(terms(text[a:b])) & question_terms) for a, b in words]
+    prefix = [0]
+    for w in weight:
+        prefix.append(prefix[-1] + w)
+    best_score, best_range = -1.0, (0, min(len(text), limit))
+    last = 0
+    for first in range(len(words)):
+        last = max(last, first)
+        while last + 1 < len(words) and words[last + 1][1] - words[first][0] <= limit:
+            last += 1
+        if words[last][1] - words[first][0] > limit:
+            continue
+        start, end = words[first][0], words[last][1]
+        score = prefix[last + 1] - prefix[first]
+        if keep is not None and start <= keep[0] and keep[1] <= end:
+            score += 1000  # the short answer must be in the quote that supports it
+        if first == 0 or text[words[first - 1][1] - 1] in ",;:—(":
+            score += 0.5  # prefer starting where a clause starts
+        matched = [words[i][0] for i in range(first, last + 1) if weight[i]]
+        if matched:
+            # Among equals, the window that centres the matched terms reads best.
+            centre = (matched[0] + matched[-1]) / 2
+            score -= 0.1 * abs((start + end) / 2 - centre) / limit
+        if score > best_score:
+            best_score, best_range = score, (start, end)
+    return best_range
 
 
 def _elapsed(started: float) -> float:

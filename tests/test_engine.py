@@ -154,3 +154,19 @@ def test_rebuild_keeps_a_document_whose_file_is_gone(isolated_home, fake_embedde
     assert report.added == ["tea"]
     answer = CiteIndex(isolated_home, embedder=fake_embedder).ask("harvest tonnes")
     assert "300 tonnes" in answer.citations[0].quote
+
+
+def test_over_long_sentence_is_quoted_as_its_relevant_stretch(isolated_home, fake_embedder, tmp_path):
+    filler = "the committee also discussed many other unrelated procedural matters at length, "
+    sentence = (filler * 6) + "and the treaty was signed in Paris in 1763 by France and Britain, " + (filler * 6)
+    doc = tmp_path / "long.md"
+    doc.write_text(f"# Treaties\n\n{sentence.strip().rstrip(',')}.\n")
+    index = CiteIndex(isolated_home, embedder=fake_embedder)
+    index.add([doc])
+    answer = index.ask("When was the treaty signed in Paris?")
+    quote = answer.citations[0]
+    assert len(quote.quote) <= 400
+    assert "signed in Paris in 1763" in quote.quote
+    assert index.documents()[0].text[quote.start : quote.end] == quote.quote
+    if answer.answered:
+        assert answer.answer in quote.quote

@@ -114,6 +114,9 @@ class Answerer:
         self._accept_vector = self.weights.vector("accept")
         self.retriever = Retriever(snapshot)
 
+    def _idf(self, term: str) -> float:
+        return self.retriever.idf.get(term, self.retriever._idf_default)
+
     def confidence(self, row: np.ndarray) -> float:
         """Belief that the documents answer the question, from the best candidate's features."""
         z = self.weights.accept_bias + float(row @ self._accept_vector)
@@ -133,7 +136,7 @@ class Answerer:
             # Pattern matching is only worth doing for the leading candidates.
             typed_column = FEATURES.index("typed_found")
             for row in order[:RERANK_DEPTH]:
-                found = extract(question, self.window_text(candidates[row])) is not None
+                found = extract(question, self.window_text(candidates[row]), self._idf) is not None
                 features[row, typed_column : typed_column + 2] = (1.0, 0.0) if found else (0.0, 1.0)
             scores = features @ self._rank_vector
             order = np.argsort(-scores, kind="stable")
@@ -192,7 +195,7 @@ class Answerer:
     def _short_answer(self, question: str, best: Candidate) -> tuple[str, tuple[int, int] | None]:
         """The short answer and its range within the best window's text (None: no typed span)."""
         window = self.window_text(best)
-        found = extract(question, window)
+        found = extract(question, window, self._idf)
         if found:
             return found.text, (found.start, found.end)
         # No typed span: the sentence of the window that best matches the question.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -24,7 +25,7 @@ class AnswerType(str, Enum):
     PERSON = "person"
     PLACE = "place"
     NAME = "name"  # who/which with no clearer type: any proper name
-    NONE = "none"
+    NONE = "none"  # what/why/how-does: no short span to look for; the sentence answers
 
 
 _SCALE = r"(?:bn|m|k|tn|trillion|billion|million|thousand|hundred)"
@@ -46,7 +47,7 @@ _NUMBER_WORDS = (
     "hundred|thousand|dozen|several|half"
 )
 _QUANTITY = re.compile(
-    rf"(?<![\w.]){_NUMBER}(?:\s?(?:%|per ?cent|percent)|\s{_SCALE}\b|½|¼|¾)?"
+    rf"(?<![\w.])\d+[–-]\d+(?![\w.])|(?<![\w.]){_NUMBER}(?:\s?(?:%|per ?cent|percent)|\s{_SCALE}\b|½|¼|¾)?"
     rf"|\b(?:{_NUMBER_WORDS})(?:[- ](?:{_NUMBER_WORDS}))*\b",
     re.IGNORECASE,
 )
@@ -107,7 +108,8 @@ def answer_type(question: str) -> AnswerType:
         return AnswerType.NONE
     if re.search(
         r"\bhow (?:much|many|long|far|old|large|big|tall|high|deep|wide|fast|often|heavy)\b"
-        r"|\bwhat (?:number|percentage|proportion|share|fraction)\b",
+        r"|\bwhat (?:number|percentage|proportion|share|fraction)\b"
+        r"|\bwhat (?:was|is|were) the (?:final )?(?:score|result|margin)\b",
         q,
     ):
         return AnswerType.QUANTITY
@@ -175,13 +177,20 @@ def _inside(inner: tuple[int, int], outer: tuple[int, int]) -> bool:
     return outer[0] <= inner[0] and inner[1] <= outer[1]
 
 
-def extract(question: str, sentence: str) -> ShortAnswer | None:
-    """The short answer inside ``sentence``, or None when the question wants no short span."""
+_TOKEN = re.compile(r"[\w$£€¥%]+(?:[.,'’–-][\w]+)*")
+
+
+def extract(question: str, sentence: str, weight: Callable[[str], float] | None = None) -> ShortAnswer | None:
+    """The short answer inside ``sentence``, or None when the question wants no short span.
+
+    ``weight`` gives a question term's importance (its IDF in the corpus), so being near a rare
+    word of the question counts more than being near a common one.
+    """
     kind = answer_type(question)
     if kind is AnswerType.NONE:
         return None
-    spans = _candidates(sentence, kind)
     question_terms = set(terms(question))
+    spans = _candidates(sentence, kind)
     question_lower = question.lower()
     usable = []
     for start, end in spans:
@@ -196,25 +205,30 @@ def extract(question: str, sentence: str) -> ShortAnswer | None:
     if not usable:
         return None
 
-    anchors = _anchor_positions(sentence, question_terms)
+    anchors = _anchor_positions(sentence, question_terms, weight or (lambda term: 1.0))
     best = max(usable, key=lambda span: _proximity(span, anchors, sentence, kind))
     return ShortAnswer(sentence[best[0] : best[1]], best[0], best[1], kind)
 
 
-def _anchor_positions(sentence: str, question_terms: set[str]) -> list[int]:
+def _anchor_positions(
+    sentence: str, question_terms: set[str], weight: Callable[[str], float]
+) -> list[tuple[int, float]]:
     positions = []
-    for match in re.finditer(r"[\w$£€¥%]+(?:[.,'’][\w]+)*", sentence):
-        if set(terms(match.group())) & question_terms:
-            positions.append(match.start())
+    for match in _TOKEN.finditer(sentence):
+        shared = set(terms(match.group())) & question_terms
+        if shared:
+            positions.append((match.start(), max(weight(t) for t in shared)))
     return positions
 
 
-def _proximity(span: tuple[int, int], anchors: list[int], sentence: str, kind: AnswerType) -> float:
+def _proximity(
+    span: tuple[int, int], anchors: list[tuple[int, float]], sentence: str, kind: AnswerType
+) -> float:
     start, end = span
     score = 0.0
-    for anchor in anchors:
+    for anchor, importance in anchors:
         distance = start - anchor if anchor < start else anchor - end
-        score += 1.0 / (1.0 + max(0, distance) / 20.0)
+        score += importance / (1.0 + max(0, distance) / 20.0)
     before = sentence[max(0, start - 20) : start]
     after = sentence[end : end + 20]
     if kind is AnswerType.PLACE and _PLACE_CUES.search(before):

@@ -49,3 +49,35 @@ def test_cli_json_with_the_real_model(real_embedder, monkeypatch):
         CliRunner().invoke(main, ["ask", "--json", "What is the capital of France?"]).stdout
     )
     assert refused["answered"] is False and refused["citations"]
+
+
+@pytest.mark.parametrize(
+    ("question", "in_quote", "short"),
+    [
+        ("How much money did China promise the region?", "Rmb26bn", "Rmb26bn"),
+        ("What sum did Beijing offer Central Asian states?", "Rmb26bn", "Rmb26bn"),
+        ("Which nation shares a border with both China and Afghanistan?", "only country bordering", None),
+        ("Who is the EU's commissioner for trade?", "Dombrovskis", "Valdis Dombrovskis"),
+        ("In which year did the joint exercises take place across Central Asia?", "2019", "2019"),
+        ("Why is Central Asia important to China's security?", "Xinjiang", None),
+    ],
+)
+def test_paraphrased_questions_cite_the_right_sentence(real_index, question, in_quote, short):
+    answer = real_index.ask(question)
+    assert answer.answered
+    assert in_quote in answer.citations[0].quote
+    if short:
+        assert short in answer.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many troops does Russia have in Tajikistan?",
+        "What did the Pope say about the summit?",
+        "Who won the Champions League?",
+    ],
+)
+def test_questions_the_article_does_not_answer_are_refused(real_index, question):
+    answer = real_index.ask(question)
+    assert not answer.answered and answer.citations

@@ -18,7 +18,7 @@ def answer_variables(answer: Answer) -> dict:
     return {
         "question": answer.question,
         "answer": answer.answer,
-        "quote": best.quote if best else "",
+        "quote": best.display_quote() if best else "",
         "title": best.title if best else "",
         "paragraph": best.paragraph if best else 0,
         "url": best.url if best else None,

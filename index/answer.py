@@ -177,9 +177,9 @@ class Answerer:
     ) -> Citation:
         sentence = self.snapshot.sentences[candidate.first]
         document = self.snapshot.documents[sentence.doc_id]
-        start, end = self.window_range(candidate)
-        focus_start, focus_end = focus_range(document.text[start:end], question, keep)
-        start, end = start + focus_start, start + focus_end
+        window_start, window_end = self.window_range(candidate)
+        focus_start, focus_end = focus_range(document.text[window_start:window_end], question, keep)
+        start, end = window_start + focus_start, window_start + focus_end
         return Citation(
             document=document.doc_id,
             title=document.title,
@@ -190,6 +190,8 @@ class Answerer:
             url=document.url,
             start=start,
             end=end,
+            clipped_start=start > window_start,
+            clipped_end=end < window_end,
         )
 
     def _short_answer(self, question: str, best: Candidate) -> tuple[str, tuple[int, int] | None]:

@@ -70,6 +70,13 @@ class Citation:
     url: str | None = None
     start: int = 0
     end: int = 0
+    # The quote was cut out of a longer sentence (see index.answer.focus_range): readers should
+    # see "…" where text was left out, while ``quote`` stays an exact slice of the document.
+    clipped_start: bool = False
+    clipped_end: bool = False
+
+    def display_quote(self, ellipsis: str = "…") -> str:
+        return f"{ellipsis if self.clipped_start else ''}{self.quote}{ellipsis if self.clipped_end else ''}"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

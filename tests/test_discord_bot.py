@@ -488,13 +488,14 @@ async def test_an_over_long_answer_is_kept_within_discords_limits(
         + sum(len(f["name"]) + len(f["value"]) for f in fields)
     )
     assert total <= EMBEDS_TOTAL_LIMIT
-    # The quote gave way, not the answer or the source line; it was cut between words.
+    # The quote gave way, not the answer or the source line; it was cut between words (by the
+    # index, which quotes at most 400 characters of an over-long sentence, marked with "…").
     assert description.startswith(
         "**Rmb99bn**\n\n> “The Zorblax Foundation said it would provide Rmb99bn"
     )
     assert description.endswith("…”\n— *Giant Survey*, paragraph 1")
     cut = description.split("“", 1)[1].split("…”")[0]
-    assert GIANT.startswith(cut) and GIANT[len(cut)] == " " and len(cut) > 3500
+    assert GIANT.startswith(cut) and GIANT[len(cut)] == " " and len(cut) <= 400
 
     content = reply.json["content"]
     assert reply.json["embeds"] == [] and len(content) <= 2000

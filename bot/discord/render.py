@@ -134,7 +134,7 @@ def _citation_variables(citation: Citation | None) -> dict[str, Any]:
     if citation is None:
         return {"quote": "", "title": "", "paragraph": 0, "url": None}
     return {
-        "quote": safe(citation.quote),
+        "quote": safe(citation.display_quote()),
         "title": safe(one_line(citation.title)),
         "paragraph": citation.paragraph,
         "url": safe_url(citation.url),

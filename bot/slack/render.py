@@ -159,7 +159,7 @@ def answer_message(answer: Answer, question_id: int | None, *, asked: str | None
     if best:
         blocks.append(
             section(
-                fit(lambda q: phrase("quote", quote=q), best.quote, SECTION_LIMIT, cut_sentences)
+                fit(lambda q: phrase("quote", quote=q), best.display_quote(), SECTION_LIMIT, cut_sentences)
             )
         )
         source = phrase("source", title=title, paragraph=paragraph, url=_safe_url(best.url))
@@ -178,7 +178,7 @@ def answer_message(answer: Answer, question_id: int | None, *, asked: str | None
             paragraph=paragraph,
         )
 
-    text = fit(fallback, best.quote if best else "", FALLBACK_LIMIT, cut_sentences)
+    text = fit(fallback, best.display_quote() if best else "", FALLBACK_LIMIT, cut_sentences)
     return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
 
 

@@ -14,6 +14,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -64,6 +65,60 @@ processed_events = sa.Table(
 )
 
 
+# The daily digest (bot/digest): per-channel schedule, one row per run, and which documents each
+# channel's digests have already shown (the index keeps no added-at time, so "new" is "not yet
+# shown here", by content hash, which also makes a changed document new again).
+digest_settings = sa.Table(
+    "digest_settings",
+    metadata,
+    sa.Column("platform", sa.String(32), primary_key=True),
+    sa.Column("channel", sa.String(128), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("at_time", sa.String(5), nullable=False),  # "09:00", wall clock in ``timezone``
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("post_empty", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("enabled_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+digest_runs = sa.Table(
+    "digest_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("platform", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(128), nullable=False),
+    # A scheduled run's local date, or "manual:<uuid>". Unique per channel, so of two replicas
+    # claiming the same day's run, one insert fails: a digest is posted once.
+    sa.Column("slot", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # scheduled, manual
+    sa.Column("status", sa.String(16), nullable=False),  # claimed, posted, empty, failed, missed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("scheduled_for", sa.DateTime(timezone=True)),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("window_start", sa.DateTime(timezone=True)),
+    sa.Column("window_end", sa.DateTime(timezone=True)),
+    sa.Column("questions", sa.Integer),
+    sa.Column("documents", sa.Integer),
+    sa.Column("message", sa.String(128)),  # the posted message's ts / id
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("platform", "channel", "slot", name="uq_digest_runs_slot"),
+)
+
+digest_documents = sa.Table(
+    "digest_documents",
+    metadata,
+    sa.Column("platform", sa.String(32), primary_key=True),
+    sa.Column("channel", sa.String(128), primary_key=True),
+    sa.Column("doc_id", sa.String(256), primary_key=True),
+    sa.Column("content_hash", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("digest_runs.id", ondelete="CASCADE")),
+    sa.Column("covered_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+DIGEST_DONE = ("posted", "empty")  # runs whose window the next digest starts after
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -85,6 +140,26 @@ class QuestionRecord:
     paragraph: int | None = None
     score: float | None = None
     latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    platform: str
+    channel: str
+    enabled: bool
+    at_time: str
+    timezone: str
+    post_empty: bool
+    enabled_at: datetime
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands DateTime(timezone=True) back naive (it was stored as UTC); make it aware."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
 
 
 class StateStore:
@@ -214,6 +289,225 @@ class StateStore:
                     )
                 )
 
+    # --- digest ------------------------------------------------------------------------------
+    # Times are bound as UTC: SQLite stores DateTime without an offset, so a local time would
+    # be compared as if it were UTC.
+
+    def digest_settings(self, platform: str, channel: str) -> DigestSettings | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(digest_settings).where(
+                    digest_settings.c.platform == platform, digest_settings.c.channel == channel
+                )
+            ).mappings().first()
+        return _digest_settings(row) if row else None
+
+    def enabled_digests(self, platforms: Iterable[str] | None = None) -> list[DigestSettings]:
+        query = sa.select(digest_settings).where(digest_settings.c.enabled == sa.true())
+        if platforms is not None:
+            query = query.where(digest_settings.c.platform.in_(list(platforms)))
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                query.order_by(digest_settings.c.platform, digest_settings.c.channel)
+            )
+            return [_digest_settings(row) for row in rows.mappings()]
+
+    def set_digest(
+        self,
+        platform: str,
+        channel: str,
+        *,
+        enabled: bool,
+        at_time: str | None = None,
+        timezone_name: str | None = None,
+        post_empty: bool | None = None,
+        at: datetime | None = None,
+    ) -> DigestSettings:
+        """Switch a channel's digest on (with its time) or off. Switching on, even again, starts
+        the schedule afresh from ``at``: runs earlier that day are not caught up."""
+        now = as_utc(at) or utcnow()
+        with self.engine.begin() as connection:
+            where = (digest_settings.c.platform == platform, digest_settings.c.channel == channel)
+            row = connection.execute(sa.select(digest_settings).where(*where)).mappings().first()
+            values = {
+                "enabled": enabled,
+                "at_time": at_time or (row["at_time"] if row else "09:00"),
+                "timezone": timezone_name or (row["timezone"] if row else "UTC"),
+                "post_empty": bool(row and row["post_empty"]) if post_empty is None else post_empty,
+                "enabled_at": now if enabled or row is None else row["enabled_at"],
+                "updated_at": now,
+            }
+            if row is None:
+                connection.execute(
+                    digest_settings.insert().values(platform=platform, channel=channel, **values)
+                )
+            else:
+                connection.execute(digest_settings.update().where(*where).values(**values))
+        return DigestSettings(platform, channel, enabled, values["at_time"], values["timezone"],
+                              values["post_empty"], as_utc(values["enabled_at"]))
+
+    def claim_digest_run(
+        self,
+        platform: str,
+        channel: str,
+        slot: str,
+        *,
+        kind: str,
+        scheduled_for: datetime | None = None,
+        window_start: datetime | None = None,
+        status: str = "claimed",
+        max_attempts: int = 3,
+        at: datetime | None = None,
+    ) -> int | None:
+        """The run's id if this caller now owns ``slot``; None if another caller (or an earlier
+        start) already has it. A failed run can be claimed again, up to ``max_attempts``."""
+        now = as_utc(at) or utcnow()
+        try:
+            with self.engine.begin() as connection:
+                result = connection.execute(
+                    digest_runs.insert().values(
+                        platform=platform, channel=channel, slot=slot, kind=kind, status=status,
+                        attempts=1, scheduled_for=as_utc(scheduled_for), claimed_at=now,
+                        window_start=as_utc(window_start),
+                    )
+                )
+                return int(result.inserted_primary_key[0])
+        except sa.exc.IntegrityError:
+            pass
+        # A conditional update is atomic too: of two callers retrying a failed run, one matches.
+        where = (
+            digest_runs.c.platform == platform,
+            digest_runs.c.channel == channel,
+            digest_runs.c.slot == slot,
+        )
+        with self.engine.begin() as connection:
+            retried = connection.execute(
+                digest_runs.update()
+                .where(*where, digest_runs.c.status == "failed")
+                .where(digest_runs.c.attempts < max_attempts)
+                .values(status=status, attempts=digest_runs.c.attempts + 1, claimed_at=now,
+                        window_start=as_utc(window_start), error=None)
+            )
+            if retried.rowcount != 1:
+                return None
+            return connection.execute(sa.select(digest_runs.c.id).where(*where)).scalar_one()
+
+    def finish_digest_run(
+        self,
+        run_id: int,
+        status: str,
+        *,
+        window_end: datetime | None = None,
+        questions: int | None = None,
+        documents: Iterable[tuple[str, str]] = (),
+        message: str | None = None,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Record how a claimed run ended and, for a posted one, which documents it showed."""
+        now = as_utc(at) or utcnow()
+        documents = list(dict.fromkeys(documents))
+        with self.engine.begin() as connection:
+            run = connection.execute(
+                digest_runs.update()
+                .where(digest_runs.c.id == run_id)
+                .values(status=status, finished_at=now, window_end=as_utc(window_end),
+                        questions=questions, documents=len(documents), message=message,
+                        error=error[:2000] if error else None)
+                .returning(digest_runs.c.platform, digest_runs.c.channel)
+            ).one()
+            for doc_id, content_hash in documents:
+                connection.execute(
+                    digest_documents.delete().where(
+                        digest_documents.c.platform == run.platform,
+                        digest_documents.c.channel == run.channel,
+                        digest_documents.c.doc_id == doc_id,
+                        digest_documents.c.content_hash == content_hash,
+                    )
+                )
+                connection.execute(
+                    digest_documents.insert().values(
+                        platform=run.platform, channel=run.channel, doc_id=doc_id,
+                        content_hash=content_hash, run_id=run_id, covered_at=now,
+                    )
+                )
+
+    def digest_run(self, platform: str, channel: str, slot: str) -> dict | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(digest_runs).where(
+                    digest_runs.c.platform == platform,
+                    digest_runs.c.channel == channel,
+                    digest_runs.c.slot == slot,
+                )
+            ).mappings().first()
+        return _with_utc(row) if row else None
+
+    def digest_runs(self, platform: str, channel: str) -> list[dict]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(digest_runs)
+                .where(digest_runs.c.platform == platform, digest_runs.c.channel == channel)
+                .order_by(digest_runs.c.id)
+            ).mappings()
+            return [_with_utc(row) for row in rows]
+
+    def last_digest(self, platform: str, channel: str) -> dict | None:
+        """The latest finished digest of a channel: the next one covers what came after it."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(digest_runs)
+                .where(
+                    digest_runs.c.platform == platform,
+                    digest_runs.c.channel == channel,
+                    digest_runs.c.status.in_(DIGEST_DONE),
+                )
+                .order_by(digest_runs.c.window_end.desc(), digest_runs.c.id.desc())
+                .limit(1)
+            ).mappings().first()
+        return _with_utc(row) if row else None
+
+    def digested_documents(self, platform: str | None, channel: str | None) -> set[tuple[str, str]]:
+        """(doc_id, content_hash) pairs a channel's digests have shown; any channel's if None."""
+        query = sa.select(digest_documents.c.doc_id, digest_documents.c.content_hash)
+        if platform is not None and channel is not None:
+            query = query.where(
+                digest_documents.c.platform == platform, digest_documents.c.channel == channel
+            )
+        with self.engine.connect() as connection:
+            return {(row.doc_id, row.content_hash) for row in connection.execute(query)}
+
+    def questions_between(
+        self, platform: str | None, channel: str | None, start: datetime, end: datetime
+    ) -> list[dict]:
+        """Questions asked in ``(start, end]`` in one channel (every channel when None), oldest
+        first. Users are not returned: a digest counts questions, it does not say who asked."""
+        columns = [c for c in questions.c if c.name != "user_hash"]
+        query = sa.select(*columns).where(
+            questions.c.asked_at > as_utc(start), questions.c.asked_at <= as_utc(end)
+        )
+        if platform is not None and channel is not None:
+            query = query.where(questions.c.platform == platform, questions.c.channel == channel)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(questions.c.asked_at, questions.c.id))
+            return [_with_utc(row) for row in rows.mappings()]
+
+    def votes_between(
+        self, platform: str | None, channel: str | None, start: datetime, end: datetime
+    ) -> tuple[int, int]:
+        """👍 and 👎 cast in ``(start, end]`` on answers given in one channel (or anywhere)."""
+        query = (
+            sa.select(feedback.c.vote, sa.func.count())
+            .select_from(feedback.join(questions, feedback.c.question_id == questions.c.id))
+            .where(feedback.c.voted_at > as_utc(start), feedback.c.voted_at <= as_utc(end))
+            .group_by(feedback.c.vote)
+        )
+        if platform is not None and channel is not None:
+            query = query.where(questions.c.platform == platform, questions.c.channel == channel)
+        with self.engine.connect() as connection:
+            counts = dict(connection.execute(query).all())
+        return counts.get(1, 0), counts.get(-1, 0)
+
     # --- at-most-once processing -------------------------------------------------------------
 
     def first_time(self, key: str, *, keep: timedelta = timedelta(days=1)) -> bool:
@@ -231,6 +525,18 @@ class StateStore:
             return True
         except sa.exc.IntegrityError:
             return False
+
+
+def _digest_settings(row) -> DigestSettings:
+    return DigestSettings(
+        platform=row["platform"], channel=row["channel"], enabled=bool(row["enabled"]),
+        at_time=row["at_time"], timezone=row["timezone"], post_empty=bool(row["post_empty"]),
+        enabled_at=as_utc(row["enabled_at"]),
+    )
+
+
+def _with_utc(row) -> dict:
+    return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def _make_engine(url: str) -> Engine:

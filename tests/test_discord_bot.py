@@ -194,7 +194,7 @@ async def test_a_question_outside_the_documents_says_so_with_the_closest_passage
 @pytest.mark.asyncio
 async def test_help_sources_and_digest(fake, bot):
     for name in ("help", "sources", "digest"):
-        await slash(fake, name)
+        await slash(fake, name, [{"type": 1, "name": "status"}] if name == "digest" else None)
     callbacks = await fake.wait_for("POST", CALLBACK, count=3)
     by_name = {fake.interactions[int(c.path.split("/")[2])].command_name: c.json for c in callbacks}
 

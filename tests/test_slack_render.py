@@ -188,7 +188,7 @@ def test_long_notices_are_cut_at_a_line():
 def test_manifest_matches_what_the_app_listens_for():
     manifest = yaml.safe_load((ROOT / "slack" / "manifest.yml").read_text())
     commands = {c["command"] for c in manifest["features"]["slash_commands"]}
-    assert commands == {"/ask", "/sources", "/citebot"}
+    assert commands == {"/ask", "/sources", "/citebot", "/digest"}
     [shortcut] = manifest["features"]["shortcuts"]
     assert shortcut == {
         **shortcut,

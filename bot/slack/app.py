@@ -15,6 +15,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ..digest.scheduler import DigestScheduler
 from ..service import AnswerService
 from ..settings import Settings
 from ..web import make_web_app, start_web_app
@@ -80,9 +81,16 @@ async def serve(
         add_slack_routes(web_app, app)
     runner = await start_web_app(web_app, port=settings.port)
     socket_handler: AsyncSocketModeHandler | None = None
+    digest = (
+        DigestScheduler(service=service, platforms={"slack": app})
+        if service.state is not None
+        else None
+    )
     try:
         # Warm before connecting so the first question does not pay for loading the model.
         await service.warm_up()
+        if digest is not None:
+            await digest.start()
         if mode == "socket":
             assert settings.slack_app_token is not None
             socket_handler = AsyncSocketModeHandler(
@@ -98,6 +106,8 @@ async def serve(
             )
         await (stop or asyncio.Event()).wait()
     finally:
+        if digest is not None:
+            await digest.stop()
         if socket_handler is not None:
             await socket_handler.close_async()
         await runner.cleanup()

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from index.errors import QuestionError
 
+from ..digest.slack import DigestCommand
 from ..service import AnswerService, Question
 from ..settings import Settings
 from . import render
@@ -60,6 +61,7 @@ class Listeners:
         app.command("/ask")(self.on_ask)
         app.command("/sources")(self.on_sources)
         app.command("/citebot")(self.on_citebot)
+        app.command("/digest")(self.on_digest)
         app.shortcut(SHORTCUT_ID)(self.on_shortcut)
         app.action(re.compile(f"^({render.VOTE_UP}|{render.VOTE_DOWN})$"))(self.on_vote)
         app.error(self.on_error)
@@ -181,6 +183,11 @@ class Listeners:
         await self._respond(
             url, render.template_notice("answer_all", enabled=setting == "on", is_dm=False)
         )
+
+    async def on_digest(self, ack: Callable, command: dict, client: AsyncWebClient) -> None:
+        # Acknowledged at once: a preview builds the digest, which can outlast Slack's 3 s.
+        await ack()
+        await DigestCommand(self.service, self._is_admin, self._respond).handle(command, client)
 
     async def _is_admin(self, client: AsyncWebClient, user: str) -> bool:
         if user in self.admin_ids:

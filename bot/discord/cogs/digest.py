@@ -1,31 +1,210 @@
-"""``/digest``: a placeholder so the command exists from the first sync; the digest issue
-replaces this cog with the real subscription and schedule."""
+"""``/digest``: the daily digest of a channel — its schedule, a preview, a post on demand — and,
+unless ``citebot serve`` already runs one for this bot, the scheduler that posts it.
+
+``/digest status`` is for everyone; ``on``, ``off``, ``now`` and ``preview`` need the Manage
+Server permission or a user id in CITEBOT_ADMIN_IDS.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from ...digest.discord import DiscordPoster, digest_message, discord_time
+from ...digest.schedule import Schedule, ScheduleError, zone_names
+from ...digest.scheduler import DigestRunner, DigestScheduler, utc_now
+from ...templates import render as render_template
 from .. import render, sending
 
 if TYPE_CHECKING:
     from ..bot import CiteBot
 
+log = logging.getLogger("citebot.discord")
 
-class Digest(commands.Cog):
-    """Periodic digests (not set up yet)."""
+PLATFORM = "discord"
+MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
+
+
+class Digest(
+    commands.GroupCog,
+    group_name="digest",
+    group_description="The daily digest of new documents and questions in this channel",
+):
+    """A daily post per channel: new documents with their key points, the questions asked."""
 
     def __init__(self, bot: CiteBot):
         self.bot = bot
+        self.scheduler: DigestScheduler | None = None
+        self.clock = utc_now
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        service = self.bot.service
+        if service is None or service.state is None:
+            return  # `citebot discord sync`: commands only
+        if getattr(self.bot, "digest_scheduler", None) is not None:
+            return  # `citebot serve` schedules digests for this bot itself
+        self.scheduler = DigestScheduler(service=service, platforms={PLATFORM: self.bot})
+        await self.scheduler.start()
+
+    async def cog_unload(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            if getattr(self.bot, "digest_scheduler", None) is self.scheduler:
+                self.bot.digest_scheduler = None
+            self.scheduler = None
+
+    # --- commands --------------------------------------------------------------------------------
 
     @app_commands.command(
-        name="digest", description="The periodic digest of questions and answers (coming soon)"
+        name="status", description="Whether this channel gets the daily digest, and when"
     )
-    async def digest(self, interaction: discord.Interaction) -> None:
-        await sending.send_response(interaction, render.template_notice("digest"), ephemeral=True)
+    async def status(self, interaction: discord.Interaction) -> None:
+        settings = await asyncio.to_thread(
+            self.bot.service.state.digest_settings, PLATFORM, str(interaction.channel_id)
+        )
+        variables = {"configured": settings is not None, "enabled": False}
+        if settings is not None and settings.enabled:
+            schedule = Schedule.parse(settings.at_time, settings.timezone)
+            variables.update(
+                enabled=True,
+                schedule=schedule.describe(),
+                post_empty=settings.post_empty,
+                next_run=discord_time(schedule.next_run(self.clock())),
+            )
+        await sending.send_response(
+            interaction, render.template_notice("digest_status", **variables), ephemeral=True
+        )
+
+    @app_commands.command(
+        name="on", description="Post the digest here every day at a time (admins)"
+    )
+    @app_commands.describe(
+        time="Time of day, 24-hour HH:MM (default 09:00)",
+        timezone="Time zone, like Europe/London or America/New_York (default UTC)",
+        always="Post even on days with nothing new (default: skip those days)",
+    )
+    async def switch_on(
+        self,
+        interaction: discord.Interaction,
+        time: str = "09:00",
+        timezone: str = "UTC",
+        always: bool = False,
+    ) -> None:
+        if not await self.allowed(interaction):
+            return
+        try:
+            schedule = Schedule.parse(time, timezone)
+        except ScheduleError as exc:
+            await sending.send_response(
+                interaction,
+                render.template_notice("digest_bad_schedule", error=str(exc)),
+                ephemeral=True,
+            )
+            return
+        now = self.clock()
+        await asyncio.to_thread(
+            self.bot.service.state.set_digest,
+            PLATFORM,
+            str(interaction.channel_id),
+            enabled=True,
+            at_time=schedule.time_text,
+            timezone_name=schedule.zone.key,
+            post_empty=always,
+            at=now,
+        )
+        log.info("digest on in %s at %s", interaction.channel_id, schedule.describe())
+        await sending.send_response(
+            interaction,
+            render.template_notice(
+                "digest_set",
+                enabled=True,
+                schedule=schedule.describe(),
+                post_empty=always,
+                next_run=discord_time(schedule.next_run(now)),
+            ),
+            ephemeral=True,
+        )
+
+    @switch_on.autocomplete("timezone")
+    async def zones(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        typed = current.casefold().replace(" ", "_")
+        names = [name for name in zone_names() if typed in name.casefold()]
+        return [app_commands.Choice(name=name, value=name) for name in names[:MAX_CHOICES]]
+
+    @app_commands.command(name="off", description="Stop the daily digest in this channel (admins)")
+    async def switch_off(self, interaction: discord.Interaction) -> None:
+        if not await self.allowed(interaction):
+            return
+        await asyncio.to_thread(
+            self.bot.service.state.set_digest, PLATFORM, str(interaction.channel_id), enabled=False
+        )
+        log.info("digest off in %s", interaction.channel_id)
+        await sending.send_response(
+            interaction, render.template_notice("digest_set", enabled=False), ephemeral=True
+        )
+
+    @app_commands.command(
+        name="preview", description="See the digest as it would be posted now, privately (admins)"
+    )
+    async def preview(self, interaction: discord.Interaction) -> None:
+        if not await self.allowed(interaction):
+            return
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        try:
+            digest = await self.runner().preview(
+                PLATFORM, str(interaction.channel_id), self.clock()
+            )
+            rendered = digest_message(digest)
+            rendered.content = render_template(PLATFORM, "digest_preview_note")
+        except Exception:
+            log.exception("digest preview failed in %s", interaction.channel_id)
+            rendered = render.apology()
+        await sending.edit_response(interaction, rendered)
+
+    @app_commands.command(name="now", description="Post the digest to this channel now (admins)")
+    async def post_now(self, interaction: discord.Interaction) -> None:
+        if not await self.allowed(interaction):
+            return
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        try:
+            result = await self.runner().send_now(
+                PLATFORM, str(interaction.channel_id), self.clock()
+            )
+            rendered = render.template_notice("digest_sent", status=result.status)
+        except Exception:
+            log.exception("digest now failed in %s", interaction.channel_id)
+            rendered = render.apology()
+        await sending.edit_response(interaction, rendered)
+
+    # --- shared steps ----------------------------------------------------------------------------
+
+    def runner(self) -> DigestRunner:
+        return DigestRunner(
+            self.bot.service.index, self.bot.service.state, [DiscordPoster(self.bot)]
+        )
+
+    async def allowed(self, interaction: discord.Interaction) -> bool:
+        """Whether the person may change or post the digest here; if not, they are told why."""
+        if interaction.guild is None:
+            notice = "digest_dm"
+        elif (
+            interaction.permissions.manage_guild
+            or str(interaction.user.id) in self.bot.settings.admin_ids
+        ):
+            return True
+        else:
+            log.info("refused /digest in %s: not an admin", interaction.channel_id)
+            notice = "digest_not_admin"
+        await sending.send_response(interaction, render.template_notice(notice), ephemeral=True)
+        return False
 
 
 async def setup(bot: CiteBot) -> None:

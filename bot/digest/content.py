@@ -1,0 +1,274 @@
+"""What a digest says, as plain data: new documents with their key points, the questions asked,
+the ones CiteBot could not answer, and the votes. No platform and no wording here.
+
+Key points are whole sentences of the document, chosen with the vectors the index already holds
+(central to the document and not repeating each other); nothing is generated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from index.engine import CiteIndex
+from index.store import Snapshot
+
+from ..state import StateStore
+
+MIN_POINTS, MAX_POINTS = 3, 5
+# A key point has to read as a statement on its own: fragments and run-on passages make poor ones.
+MIN_POINT_WORDS, MAX_POINT_CHARS = 6, 400
+# MMR's trade-off: 0 picks the most central sentences even if they repeat each other, 1 the most
+# different ones even if peripheral. 0.3 keeps centrality first.
+DIVERSITY = 0.3
+# Cosine similarity at which two questions count as one. all-MiniLM-L6-v2 puts rephrasings of a
+# question ("how much did Xi pledge" / "what amount did Xi pledge?") above it and different
+# questions about the same topic below it.
+SAME_QUESTION = 0.8
+TOP_QUESTIONS = 5
+MAX_UNANSWERED = 10
+FIRST_WINDOW = timedelta(days=1)  # a channel's first digest reports the day before it
+
+
+@dataclass(frozen=True)
+class KeyPoint:
+    text: str  # exactly as it stands in the document
+    paragraph: int  # 1-based
+    start: int  # offsets into the document's text
+    end: int
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    doc_id: str
+    title: str
+    source: str
+    url: str | None
+    content_hash: str
+    key_points: tuple[KeyPoint, ...]
+
+
+@dataclass(frozen=True)
+class QuestionGroup:
+    question: str  # the most asked wording
+    count: int
+    answered: bool  # at least one of them was answered
+    answer: str  # the latest short answer; "" when none was answered
+    wordings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Digest:
+    since: datetime
+    until: datetime
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    documents: tuple[NewDocument, ...] = ()
+    asked: int = 0
+    answered: int = 0
+    top_questions: tuple[QuestionGroup, ...] = ()  # the most asked of those answered
+    unanswered: tuple[QuestionGroup, ...] = ()  # every one refused, most asked first
+    refused: int = 0  # questions (not groups) that were not answered
+    thumbs_up: int = 0
+    thumbs_down: int = 0
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing worth a post: no new document and no question."""
+        return not self.documents and self.asked == 0
+
+
+def snapshot_of(index: CiteIndex) -> Snapshot:
+    # CiteIndex exposes no public accessor for its loaded vectors, and index/ is not ours to
+    # change; the snapshot is read, never modified.
+    index.warm_up()
+    snapshot = index._snapshot
+    if snapshot is None:  # warm_up always installs one; guard against a future lazy index
+        raise RuntimeError("the index has no loaded snapshot")
+    return snapshot
+
+
+# --- key points ----------------------------------------------------------------------------------
+
+
+def key_points(snapshot: Snapshot, doc_id: str, count: int | None = None) -> list[KeyPoint]:
+    """3–5 sentences of ``doc_id`` by maximal marginal relevance over its sentence vectors:
+    each next pick is the sentence closest to the document's centroid, discounted by its
+    similarity to the picks so far. Returned in reading order."""
+    document = snapshot.documents[doc_id]
+    rows = [i for i, s in enumerate(snapshot.sentences) if s.doc_id == doc_id]
+    if not rows:
+        return []
+    vectors = np.asarray(snapshot.sentence_vectors[rows], dtype=np.float32)
+    centroid = vectors.mean(axis=0)
+    norm = float(np.linalg.norm(centroid))
+    centroid = centroid / norm if norm > 0 else centroid
+
+    texts = [snapshot.sentence_text(snapshot.sentences[i]) for i in rows]
+    candidates = [
+        j
+        for j, text in enumerate(texts)
+        if len(text.split()) >= MIN_POINT_WORDS and len(text) <= MAX_POINT_CHARS
+    ] or list(range(len(rows)))
+    if count is None:
+        count = min(MAX_POINTS, max(MIN_POINTS, len(rows) // 5))
+    count = min(count, len(candidates))
+
+    relevance = vectors[candidates] @ centroid
+    similarity = vectors[candidates] @ vectors[candidates].T
+    chosen: list[int] = []  # positions in ``candidates``
+    redundancy = np.full(len(candidates), -np.inf, dtype=np.float32)
+    for _ in range(count):
+        if chosen:
+            score = (1 - DIVERSITY) * relevance - DIVERSITY * redundancy
+        else:
+            score = relevance.copy()
+        score[chosen] = -np.inf
+        pick = int(np.argmax(score))  # ties go to the earlier sentence
+        chosen.append(pick)
+        redundancy = np.maximum(redundancy, similarity[pick])
+
+    points = []
+    for position in sorted(candidates[c] for c in chosen):
+        sentence = snapshot.sentences[rows[position]]
+        points.append(
+            KeyPoint(
+                text=document.text[sentence.start : sentence.end],
+                paragraph=sentence.paragraph,
+                start=sentence.start,
+                end=sentence.end,
+            )
+        )
+    return points
+
+
+def new_documents(snapshot: Snapshot, seen: set[tuple[str, str]]) -> list[NewDocument]:
+    """Documents (by content) a channel's digests have not shown yet, in index order."""
+    found = []
+    for document in snapshot.documents.values():
+        if (document.doc_id, document.content_hash) in seen:
+            continue
+        found.append(
+            NewDocument(
+                doc_id=document.doc_id,
+                title=document.title,
+                source=document.source,
+                url=document.url,
+                content_hash=document.content_hash,
+                key_points=tuple(key_points(snapshot, document.doc_id)),
+            )
+        )
+    return found
+
+
+# --- questions -----------------------------------------------------------------------------------
+
+_FOLD = re.compile(r"[\W_]+")
+
+
+def _folded(text: str) -> str:
+    return _FOLD.sub(" ", text.casefold()).strip()
+
+
+def group_questions(records: Sequence[dict], embed) -> list[QuestionGroup]:
+    """Questions with near-duplicates merged, most asked first.
+
+    ``records`` are question rows, oldest first; ``embed`` turns texts into unit vectors (the
+    index's embedder). Identical wordings (ignoring case and punctuation) merge first; then a
+    wording joins the first group whose leading wording is at least :data:`SAME_QUESTION`
+    similar.
+    """
+    by_wording: dict[str, list[dict]] = {}
+    for record in records:
+        by_wording.setdefault(_folded(record["question"]) or record["question"], []).append(record)
+    if not by_wording:
+        return []
+    wordings = sorted(by_wording, key=lambda w: (-len(by_wording[w]), by_wording[w][0]["id"]))
+    vectors = np.asarray(embed([by_wording[w][0]["question"] for w in wordings]), dtype=np.float32)
+
+    leaders: list[int] = []
+    members: dict[int, list[int]] = {}
+    for i in range(len(wordings)):
+        if leaders:
+            similarity = vectors[leaders] @ vectors[i]
+            best = int(np.argmax(similarity))
+            if similarity[best] >= SAME_QUESTION:
+                members[leaders[best]].append(i)
+                continue
+        leaders.append(i)
+        members[i] = [i]
+
+    groups = []
+    for leader in leaders:
+        rows = [r for i in members[leader] for r in by_wording[wordings[i]]]
+        rows.sort(key=lambda r: (r["asked_at"], r["id"]))
+        spelled = Counter(r["question"] for r in rows)
+        in_order = list(dict.fromkeys(r["question"] for r in rows))
+        question = max(in_order, key=spelled.__getitem__)  # among equals, the first asked
+        answered = [r for r in rows if r["answered"]]
+        groups.append(
+            QuestionGroup(
+                question=question,
+                count=len(rows),
+                answered=bool(answered),
+                answer=answered[-1]["answer"] if answered else "",
+                wordings=tuple(in_order),
+            )
+        )
+    groups.sort(key=lambda g: -g.count)  # stable: equal counts keep first-asked order
+    return groups
+
+
+# --- the whole digest ----------------------------------------------------------------------------
+
+
+def window_start(
+    state: StateStore, platform: str | None, channel: str | None, until: datetime
+) -> datetime:
+    """Where a channel's next digest starts: the end of its last one, else a day back."""
+    if platform is not None and channel is not None:
+        last = state.last_digest(platform, channel)
+        if last is not None and last["window_end"] is not None:
+            # A replica whose clock runs behind must not reach back over what was covered.
+            return min(last["window_end"], until)
+    return until - FIRST_WINDOW
+
+
+def build_digest(
+    index: CiteIndex,
+    state: StateStore,
+    *,
+    platform: str | None,
+    channel: str | None,
+    until: datetime,
+    since: datetime | None = None,
+    zone: ZoneInfo | None = None,
+) -> Digest:
+    """The digest of one channel for ``(since, until]``; with ``platform``/``channel`` None,
+    of everything (the console preview). Blocking: run it in a thread from async code."""
+    until = until.astimezone(timezone.utc)
+    since = since or window_start(state, platform, channel, until)
+    snapshot = snapshot_of(index)
+    documents = new_documents(snapshot, state.digested_documents(platform, channel))
+    records = state.questions_between(platform, channel, since, until)
+    groups = group_questions(records, index.embedder.embed)
+    up, down = state.votes_between(platform, channel, since, until)
+    answered = sum(1 for r in records if r["answered"])
+    return Digest(
+        since=since,
+        until=until,
+        zone=zone or ZoneInfo("UTC"),
+        documents=tuple(documents),
+        asked=len(records),
+        answered=answered,
+        top_questions=tuple(g for g in groups if g.answered)[:TOP_QUESTIONS],
+        unanswered=tuple(g for g in groups if not g.answered)[:MAX_UNANSWERED],
+        refused=len(records) - answered,
+        thumbs_up=up,
+        thumbs_down=down,
+    )

@@ -16,7 +16,17 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _CiteBotGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        from .settings import SettingsError
+
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:  # a wrong setting: one line naming it, not a traceback
+            _fail(str(exc))
+
+
+@click.group(cls=_CiteBotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """CiteBot answers questions from your documents and quotes the passage it used."""
 
@@ -156,9 +166,16 @@ def index_rebuild() -> None:
 # --- serve and platform tools --------------------------------------------------------------------
 
 
-@main.group()
-def serve() -> None:
-    """Run CiteBot on a chat platform."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Run CiteBot: every configured platform, the digest and the HTTP server (/healthz,
+    /metrics) in one process. `serve slack` or `serve discord` runs just that platform."""
+    if ctx.invoked_subcommand is None:
+        from .serve import run
+        from .settings import get_settings
+
+        run(get_settings())
 
 
 @serve.command("slack")
@@ -177,6 +194,28 @@ def serve_discord() -> None:
     from .settings import get_settings
 
     run(get_settings())
+
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+def config_check() -> None:
+    """Print every setting (secrets masked) and what each platform is missing; exit 1 when a
+    value is wrong or a platform is half set up."""
+    from .serve import config_report
+
+    lines, problems = config_report()
+    for line in lines:
+        click.echo(line)
+    if problems:
+        click.echo("Problems:", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    click.echo("OK: `citebot serve` can start with this configuration.")
 
 
 @main.group("discord")
@@ -203,6 +242,63 @@ def discord_sync(guild_id: int | None) -> None:
 
     for line in sync(get_settings(), guild_id=guild_id):
         click.echo(line)
+
+
+# --- digest ------------------------------------------------------------------------------------
+
+_PLATFORMS = click.Choice(["slack", "discord"])
+
+
+@main.group("digest")
+def digest_group() -> None:
+    """The daily digest: preview it, post it now, list the channels that get it."""
+
+
+@digest_group.command("preview")
+@click.option("--platform", type=_PLATFORMS, help="With --channel: that channel's digest.")
+@click.option("--channel", help="The channel id (Slack C…, Discord's number).")
+def digest_preview(platform: str | None, channel: str | None) -> None:
+    """Print today's digest. With --platform and --channel, what that channel's next digest
+    would say; without, every document no digest has shown and the last day's questions."""
+    import asyncio
+
+    from .digest.tools import preview
+    from .settings import get_settings
+
+    if (platform is None) != (channel is None):
+        _fail("give --platform and --channel together, or neither")
+    click.echo(asyncio.run(preview(get_settings(), platform, channel)))
+
+
+@digest_group.command("send")
+@click.option("--platform", type=_PLATFORMS, required=True)
+@click.option("--channel", required=True, help="The channel id (Slack C…, Discord's number).")
+def digest_send(platform: str, channel: str) -> None:
+    """Post the digest to a channel now; the next scheduled one covers what comes after it."""
+    import asyncio
+
+    from .digest.tools import send
+    from .settings import get_settings
+
+    try:
+        result = asyncio.run(send(get_settings(), platform, channel))
+    except Exception as exc:  # a missing token or an unreachable platform: one line, not a trace
+        _fail(f"could not post the digest: {exc}")
+    if result.status != "posted":
+        _fail(f"could not post the digest to {platform} {channel} (see the log above)")
+    click.echo(f"posted the digest to {platform} {channel} (message {result.message})")
+
+
+@digest_group.command("list")
+def digest_list() -> None:
+    """The channels that get the digest: time, next run, last digest."""
+    from .digest.tools import channels
+    from .settings import get_settings
+
+    lines = channels(get_settings())
+    if not lines:
+        lines = ["No channel gets the digest yet: `/digest on` in one."]
+    click.echo("\n".join(lines))
 
 
 # --- bench -------------------------------------------------------------------------------------

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from index.engine import CiteIndex
+from index.errors import QuestionError
 from index.models import Answer
 
+from . import logs, metrics
 from .state import QuestionRecord, StateStore
 
 log = logging.getLogger("citebot.service")
@@ -30,6 +33,13 @@ class Question:
     follow_up: bool = False  # asked in a thread CiteBot already answered: use its context
 
 
+class ShuttingDown(QuestionError):
+    """Asked after shutdown began. A QuestionError, so adapters show its message to the user."""
+
+    def __init__(self) -> None:
+        super().__init__("CiteBot is restarting; please ask again in a moment.")
+
+
 @dataclass
 class Reply:
     answer: Answer
@@ -40,12 +50,52 @@ class AnswerService:
     def __init__(self, index: CiteIndex, state: StateStore | None = None):
         self.index = index
         self.state = state
+        self.accepting = True
+        # The tasks that asked (each adapter handles an event in a task of its own), so shutdown
+        # can wait for the whole handler: the answer and the message that carries it.
+        self._askers: set[asyncio.Task] = set()
 
     async def warm_up(self) -> None:
         await asyncio.to_thread(self.index.warm_up)
 
     async def ask(self, question: Question) -> Reply:
-        """Answer ``question``; raises :class:`index.errors.QuestionError` for unusable text."""
+        """Answer ``question``; raises :class:`index.errors.QuestionError` for unusable text
+        (and :class:`ShuttingDown` once :meth:`drain` has begun). Counted and logged here."""
+        if not self.accepting:
+            logs.log_question(question.platform, "unavailable", 0.0)
+            raise ShuttingDown()
+        task = asyncio.current_task()
+        if task is not None and task not in self._askers:
+            self._askers.add(task)
+            task.add_done_callback(self._askers.discard)
+        started, outcome, reply = time.perf_counter(), "error", None
+        metrics.IN_FLIGHT.inc()
+        try:
+            reply = await self._answer(question)
+            outcome = "answered" if reply.answer.answered else "refused"
+            return reply
+        except QuestionError:
+            outcome = "invalid"
+            raise
+        finally:
+            metrics.IN_FLIGHT.dec()
+            seconds = time.perf_counter() - started
+            metrics.observe_question(question.platform, outcome, seconds)
+            logs.log_question(
+                question.platform, outcome, seconds,
+                answer=reply.answer if reply else None, text=question.text,
+            )
+
+    async def drain(self, timeout: float) -> int:
+        """Stop taking questions, then wait up to ``timeout`` seconds for the handlers of those in
+        flight to finish. Returns how many were still running when the wait ended."""
+        self.accepting = False
+        pending = {t for t in self._askers if not t.done() and t is not asyncio.current_task()}
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=timeout)
+        return len(pending)
+
+    async def _answer(self, question: Question) -> Reply:
         context = None
         if question.follow_up and question.thread and self.state is not None:
             context = await self._safely(
@@ -74,7 +124,10 @@ class AnswerService:
     async def vote(self, question_id: int, user: str, vote: int) -> bool:
         if self.state is None:
             return False
-        return bool(await self._safely(self.state.record_vote, question_id, user, vote))
+        stored = bool(await self._safely(self.state.record_vote, question_id, user, vote))
+        if stored:
+            metrics.observe_vote(vote)
+        return stored
 
     async def thread_of(self, platform: str, channel: str, question_id: int) -> str | None:
         """The thread a stored answer belongs to, so a reply to that answer continues it."""
@@ -90,4 +143,5 @@ class AnswerService:
             return await asyncio.to_thread(function, *args)
         except Exception:  # the store is optional to answering: log, count, carry on
             log.exception("state store call %s failed", getattr(function, "__name__", function))
+            metrics.observe_error("state")
             return None

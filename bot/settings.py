@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, get_args, get_origin
 
-from typing import Annotated
-
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +55,24 @@ class Settings(BaseSettings):
         "addition to workspace admins/owners (Slack) and members with Manage Server (Discord).",
     )
     port: int = Field(default=8080, ge=1, le=65535, description="The bot's one HTTP server.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: one readable line per event; json: one JSON object per line."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="The least severe log level written."
+    )
+    log_question_text: bool = Field(
+        default=False,
+        description="Put the question text in the per-question log line (off: logs carry no "
+        "message content).",
+    )
+    retention_days: int = Field(
+        default=90, ge=0, description="Question records (and their feedback) older than this are "
+        "deleted while serving; 0 keeps them forever.",
+    )
+    shutdown_timeout: float = Field(
+        default=25, gt=0, description="On SIGTERM, how long to wait for questions in flight."
+    )
 
     # Slack (names as Slack's own docs use them, no prefix).
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
@@ -93,6 +109,19 @@ class Settings(BaseSettings):
         # slack_sdk joins method names onto the base URL, so ".../api" would lose "/api".
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        # Caught here so a typo stops start-up naming the variable, not deep inside SQLAlchemy.
+        if value is not None and not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
+            raise ValueError("not a sqlite: or postgresql: URL")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value):
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value):
@@ -107,4 +136,98 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a wrong value raises :class:`SettingsError`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(exc) from None
+
+
+# --- naming and explaining settings --------------------------------------------------------------
+
+# A database URL may carry a password, so it is treated like the SecretStr fields in messages.
+SECRET_FIELDS = frozenset(
+    name for name, field in Settings.model_fields.items()
+    if SecretStr in (field.annotation, *getattr(field.annotation, "__args__", ()))
+) | {"database_url"}
+
+
+def masked_database_url(settings: Settings) -> str:
+    """The state store's URL with any password hidden, fit for logs and messages."""
+    if not settings.database_url:
+        return f"sqlite:///{settings.home / 'state.db'}"
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(settings.database_url).render_as_string(hide_password=True)
+    except Exception:  # unparseable: show nothing of it rather than risk a password
+        return "(an unparseable URL)"
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"{Settings.model_config['env_prefix']}{field}".upper()
+
+
+def field_for(loc: str) -> str | None:
+    """The field a validation error location names (pydantic uses the alias when there is one)."""
+    if loc in Settings.model_fields:
+        return loc
+    for name in Settings.model_fields:
+        if env_name(name) == loc.upper():
+            return name
+    return None
+
+
+def expected(field: str) -> str:
+    """What ``field`` accepts, in words, from its type and bounds."""
+    if field == "database_url":
+        return "a sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL"
+    info = Settings.model_fields[field]
+    kinds = [a for a in (*getattr(info.annotation, "__args__", ()), info.annotation) if a is not type(None)]
+    literal = next((a for a in kinds if get_origin(a) is Literal), None)
+    if literal is not None:
+        return "one of " + ", ".join(str(v) for v in get_args(literal))
+    bounds = {}
+    for item in info.metadata:
+        for key in ("ge", "gt", "le", "lt"):
+            if getattr(item, key, None) is not None:
+                bounds[key] = getattr(item, key)
+    if bool in kinds:
+        return "true or false"
+    if int in kinds or float in kinds:
+        noun = "a whole number" if int in kinds else "a number"
+        low = f"at least {bounds['ge']}" if "ge" in bounds else (
+            f"above {bounds['gt']}" if "gt" in bounds else "")
+        high = f"at most {bounds['le']}" if "le" in bounds else ""
+        if "ge" in bounds and "le" in bounds:
+            return f"{noun} from {bounds['ge']} to {bounds['le']}"
+        return " ".join(part for part in (noun, low or high) if part)
+    return "a valid value"
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used. ``lines`` has one line per wrong variable (naming it and what
+    it expects, never echoing a secret); ``str()`` is the first, fit to stop start-up with."""
+
+    def __init__(self, error: ValidationError | str):
+        if isinstance(error, str):
+            self.lines = [error]
+            self.fields: list[str] = []
+        else:
+            self.lines, self.fields = [], []
+            for item in error.errors(include_url=False):
+                loc = str(item["loc"][0]) if item["loc"] else ""
+                field = field_for(loc)
+                if field is None:
+                    self.lines.append(f"{loc}: {item['msg']}")
+                    continue
+                self.fields.append(field)
+                shown = "" if field in SECRET_FIELDS else f" (got {item.get('input')!r})"
+                self.lines.append(f"{env_name(field)} must be {expected(field)}{shown}")
+        more = len(self.lines) - 1
+        suffix = f"; and {more} more (run `citebot config check`)" if more > 0 else ""
+        super().__init__(self.lines[0] + suffix)

@@ -1,0 +1,59 @@
+"""Prometheus metrics, served on ``/metrics`` by the bot's one HTTP server.
+
+Counted where answers happen (:class:`bot.service.AnswerService`), so every platform — Slack,
+Discord, the console — is measured the same way. Labels are low-cardinality on purpose: the
+platform and an outcome, never a channel, a user or any text.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+
+QUESTIONS = Counter("citebot_questions", "Questions asked.", ["platform"])
+ANSWERED = Counter("citebot_answered", "Questions answered from the documents.", ["platform"])
+REFUSED = Counter(
+    "citebot_refused", "Questions the documents do not answer (the closest passage was shown).",
+    ["platform"],
+)
+INVALID = Counter("citebot_invalid_questions", "Questions rejected as unusable (empty, too long).",
+                  ["platform"])
+LATENCY = Histogram(
+    "citebot_answer_latency_seconds",
+    "Time from a question reaching the answering service to its answer.",
+    ["platform"],
+    # Hashing-embedder answers take milliseconds, a cold model several seconds.
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+FEEDBACK = Counter("citebot_feedback", "Votes on answers.", ["vote"])
+ERRORS = Counter(
+    "citebot_errors", "Failures inside CiteBot: answering, or the state store.", ["where"]
+)
+IN_FLIGHT = Gauge("citebot_questions_in_flight", "Questions being answered right now.")
+
+
+def observe_question(platform: str, outcome: str, seconds: float) -> None:
+    """Count one question. ``outcome`` is answered, refused, invalid or error."""
+    QUESTIONS.labels(platform).inc()
+    if outcome == "answered":
+        ANSWERED.labels(platform).inc()
+    elif outcome == "refused":
+        REFUSED.labels(platform).inc()
+    elif outcome == "invalid":
+        INVALID.labels(platform).inc()
+    else:
+        ERRORS.labels("answer").inc()
+    if outcome in ("answered", "refused"):
+        LATENCY.labels(platform).observe(seconds)
+
+
+def observe_vote(vote: int) -> None:
+    FEEDBACK.labels("up" if vote > 0 else "down").inc()
+
+
+def observe_error(where: str) -> None:
+    ERRORS.labels(where).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The current metrics in Prometheus' text format, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

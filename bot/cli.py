@@ -4,6 +4,7 @@ so ``citebot --help`` answers at once."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -41,7 +42,9 @@ def main() -> None:
               help="How many passages to cite.")
 @click.option("--file", "question_file", type=click.File("r", encoding="utf-8"),
               help="Ask one question per line of FILE ('-' for stdin).")
-def ask(question: str | None, as_json: bool, top: int, question_file) -> None:
+@click.option("--collection", "collections", multiple=True, callback=lambda c, p, v: [_collection_name(x) for x in v],
+              help="Answer only from this collection (repeatable; default: 'default').")
+def ask(question: str | None, as_json: bool, top: int, question_file, collections: list[str]) -> None:
     """Answer QUESTION from the indexed documents, with the quoted passage."""
     from index.errors import CiteBotError, QuestionError
 
@@ -51,9 +54,10 @@ def ask(question: str | None, as_json: bool, top: int, question_file) -> None:
     if (question is None) == (question_file is None):
         _fail("give a QUESTION or --file FILE (not both)", EXIT_BAD_QUESTION)
     index = open_index()
+    collections = collections or [DEFAULT_COLLECTION]
     if question_file is None:
         try:
-            answer = index.ask(question, top=top)
+            answer = index.ask(question, top=top, collections=collections)
         except QuestionError as exc:
             _fail(str(exc), EXIT_BAD_QUESTION)
         except CiteBotError as exc:
@@ -68,7 +72,7 @@ def ask(question: str | None, as_json: bool, top: int, question_file) -> None:
         if not text:
             continue
         try:
-            answer = index.ask(text, top=top)
+            answer = index.ask(text, top=top, collections=collections)
         except QuestionError as exc:
             failures += 1
             if as_json:
@@ -87,6 +91,17 @@ def ask(question: str | None, as_json: bool, top: int, question_file) -> None:
 
 # --- index ---------------------------------------------------------------------------------------
 
+DEFAULT_COLLECTION = "default"
+_COLLECTION_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def _collection_name(value: str) -> str:
+    if not _COLLECTION_NAME.fullmatch(value or ""):
+        raise click.BadParameter(
+            f"{value!r} is not a collection name: use 1-64 lower-case letters, digits, '-' or '_'."
+        )
+    return value
+
 
 @main.group("index")
 def index_group() -> None:
@@ -95,7 +110,9 @@ def index_group() -> None:
 
 @index_group.command("add")
 @click.argument("paths", nargs=-1, required=True)
-def index_add(paths: tuple[str, ...]) -> None:
+@click.option("--collection", default=DEFAULT_COLLECTION, show_default=True,
+              callback=lambda c, p, v: _collection_name(v), help="The collection the documents join.")
+def index_add(paths: tuple[str, ...], collection: str) -> None:
     """Index files or folders (.md, .txt, .html, .pdf). Unchanged files are skipped."""
     from index.engine import IngestError
 
@@ -103,7 +120,7 @@ def index_add(paths: tuple[str, ...]) -> None:
 
     index = open_index()
     try:
-        report = index.add(paths, progress=sys.stderr.isatty())
+        report = index.add(paths, collection=collection, progress=sys.stderr.isatty())
     except IngestError as exc:
         for error in exc.errors:
             click.echo(f"citebot: {error}", err=True)
@@ -115,22 +132,26 @@ def index_add(paths: tuple[str, ...]) -> None:
         click.echo(f"replaced   {doc_id}")
     for doc_id in report.unchanged:
         click.echo(f"unchanged  {doc_id}")
+    for doc_id in report.moved:
+        click.echo(f"moved      {doc_id} (to collection {collection})")
     if report.changed:
         click.echo(f"{report.sentences} sentences indexed.")
 
 
 @index_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def index_list(as_json: bool) -> None:
+@click.option("--collection", "collections", multiple=True, help="Only this collection (repeatable).")
+def index_list(as_json: bool, collections: tuple[str, ...]) -> None:
     """List the indexed documents."""
     from .render import render_sources
     from .runtime import open_index
 
-    documents = open_index().documents()
+    documents = open_index().documents(collections=collections or None)
     if as_json:
         click.echo(json.dumps(
             [{"document": d.doc_id, "title": d.title, "source": d.source, "url": d.url,
-              "paragraphs": len(d.paragraphs), "metadata": d.metadata} for d in documents],
+              "collection": d.collection, "paragraphs": len(d.paragraphs), "metadata": d.metadata}
+             for d in documents],
             ensure_ascii=False,
         ))
     else:
@@ -161,6 +182,76 @@ def index_rebuild() -> None:
 
     report = open_index().rebuild(progress=sys.stderr.isatty())
     click.echo(f"rebuilt: {len(report.added)} documents, {report.sentences} sentences.")
+
+
+# --- collections ---------------------------------------------------------------------------------
+
+
+@main.group("collection")
+def collection_group() -> None:
+    """Collections: which documents each channel can see."""
+
+
+@collection_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def collection_list(as_json: bool) -> None:
+    """Every collection with its document count and the channels bound to it."""
+    from .runtime import open_index, open_state
+
+    counts: dict[str, int] = {}
+    for document in open_index().documents():
+        counts[document.collection] = counts.get(document.collection, 0) + 1
+    state = open_state()
+    bindings = state.bindings()
+    names = sorted(set(counts) | set(state.collection_names()) | {c for _, _, c in bindings})
+    rows = [
+        {"collection": name, "documents": counts.get(name, 0),
+         "channels": [f"{p}:{c}" for p, c, bound in bindings if bound == name]}
+        for name in names
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("No collections yet: `citebot index add PATH --collection NAME` makes one.")
+    for row in rows:
+        channels = ", ".join(row["channels"]) or "no channel bound"
+        click.echo(f"{row['collection']:<20} {row['documents']:>4} documents   {channels}")
+
+
+@collection_group.command("create")
+@click.argument("name", callback=lambda c, p, v: _collection_name(v))
+def collection_create(name: str) -> None:
+    """Create an empty collection (adding a document with --collection creates one too)."""
+    from .runtime import open_state
+
+    created = open_state().create_collection(name)
+    click.echo(f"created    {name}" if created else f"exists     {name}")
+
+
+@collection_group.command("bind")
+@click.argument("name", callback=lambda c, p, v: _collection_name(v))
+@click.option("--platform", type=click.Choice(["slack", "discord"]), required=True)
+@click.option("--channel", required=True, help="The channel id (Slack C…, Discord's number).")
+def collection_bind(name: str, platform: str, channel: str) -> None:
+    """Let a channel see collection NAME. A channel with no binding sees 'default' only."""
+    from .runtime import open_state
+
+    bound = open_state().bind_collection(platform, channel, name)
+    click.echo(f"bound      {platform}:{channel} -> {name}" if bound else f"already    {platform}:{channel} -> {name}")
+
+
+@collection_group.command("unbind")
+@click.argument("name", callback=lambda c, p, v: _collection_name(v))
+@click.option("--platform", type=click.Choice(["slack", "discord"]), required=True)
+@click.option("--channel", required=True)
+def collection_unbind(name: str, platform: str, channel: str) -> None:
+    """Stop a channel seeing collection NAME."""
+    from .runtime import open_state
+
+    if not open_state().unbind_collection(platform, channel, name):
+        _fail(f"{platform}:{channel} was not bound to {name}")
+    click.echo(f"unbound    {platform}:{channel} -> {name}")
 
 
 # --- serve and platform tools --------------------------------------------------------------------

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from index.engine import CiteIndex
+from index.engine import DEFAULT_COLLECTION, CiteIndex
 from index.errors import QuestionError
 from index.models import Answer
 
@@ -101,7 +101,10 @@ class AnswerService:
             context = await self._safely(
                 self.state.last_question_in_thread, question.platform, question.channel, question.thread
             )
-        answer = await asyncio.to_thread(self.index.ask, question.text, context=context)
+        collections = await self.collections_for(question.platform, question.channel)
+        answer = await asyncio.to_thread(
+            self.index.ask, question.text, context=context, collections=collections
+        )
         question_id = None
         if self.state is not None:
             best = answer.best
@@ -120,6 +123,14 @@ class AnswerService:
             )
             question_id = await self._safely(self.state.record_question, record)
         return Reply(answer, question_id)
+
+    async def collections_for(self, platform: str, channel: str) -> list[str]:
+        """What a channel may see: its bound collections, else the shared default one. When the
+        store cannot say, the default — never more than the channel is entitled to."""
+        if self.state is None:
+            return [DEFAULT_COLLECTION]
+        bound = await self._safely(self.state.channel_collections, platform, channel)
+        return bound or [DEFAULT_COLLECTION]
 
     async def vote(self, question_id: int, user: str, vote: int) -> bool:
         if self.state is None:

@@ -57,6 +57,21 @@ channel_settings = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+channel_collections = sa.Table(
+    "channel_collections",
+    metadata,
+    sa.Column("platform", sa.String(32), primary_key=True),
+    sa.Column("channel", sa.String(128), primary_key=True),
+    sa.Column("collection", sa.String(64), sa.ForeignKey("collections.name", ondelete="CASCADE"), primary_key=True),
+)
+
 processed_events = sa.Table(
     "processed_events",
     metadata,
@@ -507,6 +522,64 @@ class StateStore:
         with self.engine.connect() as connection:
             counts = dict(connection.execute(query).all())
         return counts.get(1, 0), counts.get(-1, 0)
+
+    # --- collections ---------------------------------------------------------------------------
+
+    def create_collection(self, name: str) -> bool:
+        """Register a collection; False when it already exists."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(collections.insert().values(name=name, created_at=utcnow()))
+            return True
+        except sa.exc.IntegrityError:
+            return False
+
+    def collection_names(self) -> list[str]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(sa.select(collections.c.name).order_by(collections.c.name)).scalars())
+
+    def bind_collection(self, platform: str, channel: str, name: str) -> bool:
+        """Let a channel see a collection (created on first use). False if already bound."""
+        self.create_collection(name)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    channel_collections.insert().values(platform=platform, channel=channel, collection=name)
+                )
+            return True
+        except sa.exc.IntegrityError:
+            return False
+
+    def unbind_collection(self, platform: str, channel: str, name: str) -> bool:
+        with self.engine.begin() as connection:
+            return bool(
+                connection.execute(
+                    channel_collections.delete().where(
+                        channel_collections.c.platform == platform,
+                        channel_collections.c.channel == channel,
+                        channel_collections.c.collection == name,
+                    )
+                ).rowcount
+            )
+
+    def channel_collections(self, platform: str, channel: str) -> list[str]:
+        """The collections bound to a channel; empty means none were bound (the caller decides
+        the default)."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    sa.select(channel_collections.c.collection)
+                    .where(channel_collections.c.platform == platform, channel_collections.c.channel == channel)
+                    .order_by(channel_collections.c.collection)
+                ).scalars()
+            )
+
+    def bindings(self) -> list[tuple[str, str, str]]:
+        with self.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(
+                sa.select(channel_collections.c.platform, channel_collections.c.channel, channel_collections.c.collection)
+                .order_by(channel_collections.c.collection, channel_collections.c.platform, channel_collections.c.channel)
+            )]
 
     # --- at-most-once processing -------------------------------------------------------------
 

@@ -122,11 +122,13 @@ class Answerer:
         z = self.weights.accept_bias + float(row @ self._accept_vector)
         return 1.0 / (1.0 + math.exp(-z))
 
-    def rank(self, question: str, *, context: str | None = None) -> Ranking:
+    def rank(
+        self, question: str, *, context: str | None = None, collections: frozenset[str] | None = None
+    ) -> Ranking:
         # A follow-up ("and when was that?") is searched together with the question it follows.
         query_text = f"{context} {question}" if context else question
         vector = self.embedder.embed_query(query_text)
-        candidates = self.retriever.search(vector, query_text)
+        candidates = self.retriever.search(vector, query_text, collections=collections)
         if not candidates:
             return Ranking([], np.zeros((0, len(FEATURES))), np.zeros(0))
         features = np.array([features_of(c, 0.0) for c in candidates], dtype=np.float64)
@@ -142,10 +144,18 @@ class Answerer:
             order = np.argsort(-scores, kind="stable")
         return Ranking([candidates[i] for i in order], features[order], scores[order])
 
-    def ask(self, question: str, *, context: str | None = None, top: int = 3) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        context: str | None = None,
+        top: int = 3,
+        collections: frozenset[str] | None = None,
+    ) -> Answer:
+        """Answer from every document, or only from those in ``collections``."""
         started = time.perf_counter()
         question = validate_question(question)
-        ranking = self.rank(question, context=context)
+        ranking = self.rank(question, context=context, collections=collections)
         if not ranking.candidates:
             return Answer(question, False, "", [], _elapsed(started), refusal="empty_index")
         best = ranking.candidates[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -23,6 +23,8 @@ from .models import Answer, Document
 from .sentences import split_document
 from .store import IndexStore, Snapshot
 
+DEFAULT_COLLECTION = "default"
+
 # Show a progress bar only when embedding takes long enough to wonder about.
 PROGRESS_MIN_UNITS = 64
 
@@ -32,11 +34,12 @@ class IngestReport:
     added: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)  # to another collection, text unchanged
     sentences: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.replaced)
+        return bool(self.added or self.replaced or self.moved)
 
 
 class IngestError(Exception):
@@ -121,21 +124,38 @@ class CiteIndex:
 
     # --- questions -----------------------------------------------------------------------------
 
-    def ask(self, question: str, *, context: str | None = None, top: int = 3) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        context: str | None = None,
+        top: int = 3,
+        collections: Iterable[str] | None = None,
+    ) -> Answer:
+        """Answer ``question``; with ``collections``, only documents of those collections are
+        searched, quoted or cited."""
         self.warm_up()
-        return self._answerer.ask(question, context=context, top=top)
+        scope = frozenset(collections) if collections is not None else None
+        return self._answerer.ask(question, context=context, top=top, collections=scope)
 
-    def documents(self) -> list[Document]:
+    def documents(self, collections: Iterable[str] | None = None) -> list[Document]:
         if self._snapshot is None:
             try:
-                return list(self.store.load().documents.values())
+                found = list(self.store.load().documents.values())
             except IndexMissingError:
-                return []
-        return list(self._snapshot.documents.values())
+                found = []
+        else:
+            found = list(self._snapshot.documents.values())
+        if collections is not None:
+            wanted = set(collections)
+            found = [d for d in found if d.collection in wanted]
+        return found
 
     # --- ingestion -----------------------------------------------------------------------------
 
-    def add(self, paths: Iterable[str | Path], *, progress: bool = False) -> IngestReport:
+    def add(
+        self, paths: Iterable[str | Path], *, collection: str = DEFAULT_COLLECTION, progress: bool = False
+    ) -> IngestReport:
         files = expand_paths(paths)
         documents, errors = [], []
         for path in files:
@@ -148,6 +168,8 @@ class CiteIndex:
         if not files:
             raise IngestError([DocumentError(" ".join(map(str, paths)) or "(nothing)",
                                              "no .md, .txt, .html or .pdf files found")])
+        for document in documents:
+            document.collection = collection
         return self.add_documents(documents, progress=progress)
 
     def add_documents(self, documents: list[Document], *, progress: bool = False) -> IngestReport:
@@ -161,7 +183,14 @@ class CiteIndex:
                 document.doc_id = _unique_id(document, current.documents, incoming)
                 existing = current.documents.get(document.doc_id)
                 if existing is not None and existing.content_hash == document.content_hash:
-                    report.unchanged.append(document.doc_id)
+                    if existing.collection != document.collection:
+                        # Same text in another collection: move it, no need to embed again. A copy,
+                        # because questions in flight still read the current snapshot.
+                        moved = replace(existing, collection=document.collection)
+                        current = replace(current, documents={**current.documents, moved.doc_id: moved})
+                        report.moved.append(document.doc_id)
+                    else:
+                        report.unchanged.append(document.doc_id)
                     continue
                 if existing is not None:
                     replaced_ids.add(document.doc_id)
@@ -170,7 +199,10 @@ class CiteIndex:
                     report.added.append(document.doc_id)
                 incoming.append(document)
             if not incoming:
-                if self._snapshot is None:
+                if report.moved:
+                    self.store.save(current)
+                    self._install(current)
+                elif self._snapshot is None:
                     self._install(current)
                 return report
             snapshot = current.without(replaced_ids) if replaced_ids else current
@@ -222,8 +254,9 @@ class CiteIndex:
             documents: list[Document] = []
             for document in stored:
                 try:
-                    documents.append(load_document(document.source, max_bytes=self.max_bytes))
-                    documents[-1].doc_id = document.doc_id
+                    fresh = load_document(document.source, max_bytes=self.max_bytes)
+                    fresh.doc_id, fresh.collection = document.doc_id, document.collection
+                    documents.append(fresh)
                 except DocumentError:
                     documents.append(document)
             if not stored and self.corpus:

@@ -78,6 +78,7 @@ class Retriever:
         import faiss
 
         self.snapshot = snapshot
+        self._scopes: dict[frozenset[str], tuple] = {}
         self.sentence_terms = [terms(snapshot.sentence_text(s)) for s in snapshot.sentences]
         passage_index = {p: i for i, p in enumerate(snapshot.passages)}
         self.passage_of = np.array(
@@ -124,26 +125,65 @@ class Retriever:
         found = sum(w for t, w in zip(query_terms, weights) if t in present)
         return found / sum(weights)
 
+    def _scope(self, collections: frozenset[str] | None):
+        """The sentence and passage ids a question may see, as arrays plus FAISS selectors, so
+        that search is filtered inside FAISS and BM25 rather than searched and then dropped."""
+        if collections is None:
+            return None
+        cached = self._scopes.get(collections)
+        if cached is None:
+            import faiss
+
+            documents = self.snapshot.documents
+            sentence_ids = np.array(
+                [i for i, s in enumerate(self.snapshot.sentences) if documents[s.doc_id].collection in collections],
+                dtype=np.int64,
+            )
+            passage_ids = np.array(
+                [i for i, (d, _) in enumerate(self.snapshot.passages) if documents[d].collection in collections],
+                dtype=np.int64,
+            )
+            cached = (
+                sentence_ids,
+                passage_ids,
+                faiss.SearchParameters(sel=faiss.IDSelectorBatch(sentence_ids)),
+                faiss.SearchParameters(sel=faiss.IDSelectorBatch(passage_ids)),
+            )
+            self._scopes[collections] = cached
+        return cached
+
     def search(
-        self, query_vector: np.ndarray, query_text: str, *, passages: int = 8, sentences: int = 24
+        self,
+        query_vector: np.ndarray,
+        query_text: str,
+        *,
+        collections: frozenset[str] | None = None,
+        passages: int = 8,
+        sentences: int = 24,
     ) -> list[Candidate]:
-        if not self.snapshot.sentences:
+        """Candidate windows for a question; ``collections`` limits it to those documents."""
+        scope = self._scope(collections)
+        if not self.snapshot.sentences or (scope is not None and not len(scope[0])):
             return []
         query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
         query_terms = list(dict.fromkeys(terms(query_text)))
 
         passage_lexical = self._lexical(self.passage_bm25, query_terms, len(self.snapshot.passages))
         sentence_lexical = self._lexical(self.sentence_bm25, query_terms, len(self.snapshot.sentences))
+        sentence_pool = passage_pool = None
+        sentence_params = passage_params = None
+        if scope is not None:
+            sentence_pool, passage_pool, sentence_params, passage_params = scope
 
         k_p = min(passages, len(self.snapshot.passages))
-        _, top_passages = self.passage_index.search(query, k_p)
+        _, top_passages = self.passage_index.search(query, k_p, params=passage_params)
         k_s = min(sentences, len(self.snapshot.sentences))
-        _, top_sentences = self.sentence_index.search(query, k_s)
+        _, top_sentences = self.sentence_index.search(query, k_s, params=sentence_params)
 
         chosen_passages = set(int(p) for p in top_passages[0] if p >= 0)
-        chosen_passages.update(int(p) for p in np.argsort(-passage_lexical)[:k_p])
+        chosen_passages.update(_top(passage_lexical, k_p, passage_pool))
         candidates = set(int(s) for s in top_sentences[0] if s >= 0)
-        candidates.update(int(s) for s in np.argsort(-sentence_lexical)[:k_s])
+        candidates.update(_top(sentence_lexical, k_s, sentence_pool))
         for passage in chosen_passages:
             candidates.update(self.sentences_of_passage[passage])
         return self._windows(sorted(candidates), query[0], query_terms, sentence_lexical, passage_lexical)
@@ -204,3 +244,10 @@ class Retriever:
         scores = np.asarray(bm25.get_scores(query_terms), dtype=np.float32)
         best = float(scores.max()) if len(scores) else 0.0
         return scores / best if best > 0 else scores
+
+
+def _top(scores: np.ndarray, k: int, pool: np.ndarray | None) -> list[int]:
+    """Indices of the ``k`` best scores, only among ``pool`` when one is given."""
+    if pool is None:
+        return np.argsort(-scores)[:k].tolist()
+    return pool[np.argsort(-scores[pool])[:k]].tolist()

@@ -100,3 +100,22 @@ def test_chat_console_commands(run):
     assert "Usage: /ask QUESTION" in out
     assert "paragraph 6" in out
     assert "Unknown command /nope" in out
+
+
+def test_collections_from_the_cli(run, tmp_path):
+    doc = tmp_path / "salaries.md"
+    doc.write_text("# Salaries\n\nThe secret bonus pool is 4 million.\n")
+    assert "added      salaries" in run("index", "add", str(doc), "--collection", "hr").stdout
+    scoped = json.loads(run("ask", "--json", "--collection", "hr", "secret bonus pool").stdout)
+    assert {c["document"] for c in scoped["citations"]} == {"salaries"}
+    default = json.loads(run("ask", "--json", "secret bonus pool").stdout)
+    assert "salaries" not in {c["document"] for c in default["citations"]}
+    listed = json.loads(run("index", "list", "--json", "--collection", "hr").stdout)
+    assert [(d["document"], d["collection"]) for d in listed] == [("salaries", "hr")]
+    assert "bound      slack:C1 -> hr" in run("collection", "bind", "hr", "--platform", "slack", "--channel", "C1").stdout
+    rows = {r["collection"]: r for r in json.loads(run("collection", "list", "--json").stdout)}
+    assert rows["hr"]["documents"] == 1 and rows["hr"]["channels"] == ["slack:C1"]
+    assert run("collection", "unbind", "hr", "--platform", "slack", "--channel", "C1").exit_code == 0
+    assert run("collection", "unbind", "hr", "--platform", "slack", "--channel", "C1").exit_code == 1
+    bad = CliRunner().invoke(main, ["index", "add", str(doc), "--collection", "Bad Name!"])
+    assert bad.exit_code == 2 and "not a collection name" in bad.output

@@ -170,3 +170,48 @@ def test_over_long_sentence_is_quoted_as_its_relevant_stretch(isolated_home, fak
     assert index.documents()[0].text[quote.start : quote.end] == quote.quote
     if answer.answered:
         assert answer.answer in quote.quote
+
+
+def _collection_docs(tmp_path):
+    public = tmp_path / "public.md"
+    public.write_text("# Canteen\n\nThe canteen serves lunch from noon. The soup of the day is tomato.\n")
+    private = tmp_path / "private.md"
+    private.write_text("# Salaries\n\nThe secret bonus pool is 4 million. The canteen budget is 2 million.\n")
+    return public, private
+
+
+def test_a_collection_only_ever_sees_its_own_documents(isolated_home, fake_embedder, tmp_path):
+    public, private = _collection_docs(tmp_path)
+    index = CiteIndex(isolated_home, embedder=fake_embedder)
+    index.add([public], collection="default")
+    index.add([private], collection="hr")
+    questions = ["canteen budget million", "secret bonus pool", "soup tomato", "what is the budget"]
+    for question in questions:
+        scoped = index.ask(question, top=5, collections=["default"])
+        assert {c.document for c in scoped.citations} <= {"public"}
+        hr = index.ask(question, top=5, collections=["hr"])
+        assert {c.document for c in hr.citations} <= {"private"}
+    both = index.ask("secret bonus pool", top=5, collections=["default", "hr"])
+    assert both.citations[0].document == "private"
+    assert {d.doc_id for d in index.documents(collections=["hr"])} == {"private"}
+
+
+def test_a_collection_with_no_documents_refuses(isolated_home, fake_embedder, tmp_path):
+    public, _ = _collection_docs(tmp_path)
+    index = CiteIndex(isolated_home, embedder=fake_embedder)
+    index.add([public])
+    answer = index.ask("soup", collections=["empty"])
+    assert not answer.answered and answer.citations == [] and answer.refusal == "empty_index"
+
+
+def test_readding_to_another_collection_moves_without_embedding(isolated_home, fake_embedder, tmp_path):
+    public, _ = _collection_docs(tmp_path)
+    index = CiteIndex(isolated_home, embedder=fake_embedder)
+    index.add([public])
+    report = index.add([public], collection="kitchen")
+    assert report.moved == ["public"] and not report.added
+    reloaded = CiteIndex(isolated_home, embedder=fake_embedder)
+    assert [d.collection for d in reloaded.documents()] == ["kitchen"]
+    assert reloaded.ask("soup tomato", collections=["kitchen"]).citations
+    assert reloaded.rebuild().added == ["public"]
+    assert [d.collection for d in CiteIndex(isolated_home, embedder=fake_embedder).documents()] == ["kitchen"]

@@ -40,3 +40,24 @@ async def test_store_outage_does_not_stop_answers(service):
     service.state.engine = __import__("sqlalchemy").create_engine("sqlite:////nonexistent/dir/x.db")
     reply = await service.ask(Question("slack", "C1", "U1", "Rmb26bn financing"))
     assert reply.answer.citations and reply.question_id is None
+
+
+@pytest.mark.asyncio
+async def test_a_channel_bound_to_a_collection_never_quotes_another(fake_index, tmp_path):
+    private = tmp_path / "salaries.md"
+    private.write_text("# Salaries\n\nThe secret bonus pool is 4 million. The canteen budget is 2 million.\n")
+    fake_index.add([private], collection="hr")
+    state = StateStore(f"sqlite:///{tmp_path / 'scoped.db'}")
+    service = AnswerService(fake_index, state)
+    state.bind_collection("slack", "C-HR", "hr")
+    questions = ["secret bonus pool million", "Rmb26bn financing", "canteen budget", "Xi summit"]
+    for text in questions:
+        general = await service.ask(Question("slack", "C-GENERAL", "U1", text))
+        assert {c.document for c in general.answer.citations} <= {"ft-xi-central-asia-2023"}
+        hr = await service.ask(Question("slack", "C-HR", "U1", text))
+        assert {c.document for c in hr.answer.citations} <= {"salaries"}
+    assert state.channel_collections("slack", "C-HR") == ["hr"]
+    assert state.unbind_collection("slack", "C-HR", "hr")
+    after = await service.ask(Question("slack", "C-HR", "U1", "secret bonus pool million"))
+    assert {c.document for c in after.answer.citations} <= {"ft-xi-central-asia-2023"}
+    state.close()

@@ -69,19 +69,8 @@ def article_questions(path: Path = ARTICLE_QUESTIONS) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def replace_section(text: str, heading: str, section: str) -> str:
-    """``text`` with the section under ``heading`` replaced by ``section`` (appended if absent)."""
-    if heading + "\n" in text:
-        start = text.index(heading + "\n")
-        following = text.find("\n## ", start + len(heading))
-        return text[:start] + section.rstrip() + "\n" + (text[following:] if following != -1 else "")
-    return text.rstrip() + "\n\n" + section.rstrip() + "\n"
-
-
 def update_benchmarks(section: str, path: Path = quality.BENCHMARKS) -> None:
-    # quality.update_benchmarks hard-codes its own heading, so it cannot replace this one.
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    path.write_text(replace_section(text, HEADING, section))
+    quality.update_benchmarks(section, path, heading=HEADING)
 
 
 # --- thread pools -------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ UNANSWERABLE = Path(__file__).with_name("data") / "unanswerable.jsonl"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 TUNING_ARTICLES = 24
 MAX_FALSE_REFUSALS = 0.05
+QUALITY_HEADING = "## Answer quality (XQuAD English)"
 
 
 @dataclass
@@ -338,7 +339,7 @@ def report(results, *, command: str, seconds: float) -> str:
     held = results["CiteBot"]["held-out"]
     p95_ratio = held["p95_ms"] / floor["p95_ms"]
     counts = results["CiteBot"]
-    return f"""## Answer quality (XQuAD English)
+    return f"""{QUALITY_HEADING}
 
 Command: `{command}` — {seconds:.0f} s on this machine (2 cores).
 
@@ -358,15 +359,18 @@ p50 {floor['p50_ms']:.1f} ms, p95 {floor['p95_ms']:.1f} ms. CiteBot held-out p95
 """
 
 
-def update_benchmarks(section: str, path: Path = BENCHMARKS) -> None:
-    heading = "## Answer quality (XQuAD English)"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nFigures from one run each; ratios compare numbers measured in the same run.\n"
-    if heading in text:
-        start = text.index(heading)
+def update_benchmarks(section: str, path: Path = BENCHMARKS, heading: str = QUALITY_HEADING) -> None:
+    """Replace the section under ``heading`` in BENCHMARKS.md (append it when absent), leaving
+    the other benchmarks' sections as they are."""
+    text = path.read_text() if path.exists() else (
+        "# Benchmarks\n\nFigures from one run each; ratios compare numbers measured in the same run.\n"
+    )
+    if heading + "\n" in text:
+        start = text.index(heading + "\n")
         following = text.find("\n## ", start + len(heading))
         text = text[:start] + section.rstrip() + "\n" + (text[following:] if following != -1 else "")
     else:
-        text = text.rstrip() + "\n\n" + section
+        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
     path.write_text(text)
 
 

@@ -101,7 +101,21 @@ class _Parsed:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+# Files that arrive with a text extension but are not text: name what they are, or the reader
+# is told to "save it as UTF-8", which is no help for a PDF or a screenshot.
+_MAGIC = {
+    b"%PDF-": "a PDF file, not text; rename it to .pdf",
+    b"\x89PNG": "binary file (a PNG image), not text",
+    b"\xff\xd8\xff": "binary file (a JPEG image), not text",
+    b"GIF8": "binary file (a GIF image), not text",
+    b"PK\x03\x04": "binary file (a ZIP archive or Office document), not text",
+}
+
+
 def _decode(data: bytes, source: str, *, allow_declared_charset: bool = False) -> str:
+    for magic, reason in _MAGIC.items():
+        if data.startswith(magic):
+            raise DocumentError(source, reason)
     if b"\x00" in data[:8192]:
         raise DocumentError(source, "binary file, not text")
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import discord
 from discord.utils import escape_markdown, escape_mentions
@@ -35,6 +36,10 @@ EMBEDS_TOTAL_LIMIT = 6000
 # The short answer is a phrase or one sentence; past this it would only push the quote out.
 ANSWER_LIMIT = 1000
 ELLIPSIS = "…"
+# RFC 3986 reserved characters (minus the parentheses that close a masked link) and "%", so an
+# already encoded URL keeps its meaning.
+URL_SAFE = ":/?#[]@!$&'*+,;=%~"
+URL_LIMIT = 1000
 
 ANSWERED_COLOUR = discord.Colour.from_rgb(46, 160, 67)
 REFUSED_COLOUR = discord.Colour.light_grey()
@@ -71,14 +76,27 @@ def safe(text: str) -> str:
     ``allowed_mentions`` already stops pings; this also stops the mention *text* from rendering
     as a highlighted mention and stops a quote's ``*`` or ``>`` from restyling the message.
     """
-    return escape_mentions(escape_markdown(text))
+    return no_mentions(escape_markdown(text))
+
+
+# escape_mentions only breaks ids of 17-20 digits, but Discord renders <@123> as a mention too.
+_SHORT_ID_MENTION = re.compile(r"<@(?=[!&]?\d+>)")
+
+
+def no_mentions(text: str) -> str:
+    """``text`` with every @everyone, @here, <@id>, <@!id> and <@&id> broken by a zero-width space."""
+    return _SHORT_ID_MENTION.sub("<@\u200b", escape_mentions(text))
 
 
 def safe_url(url: str | None) -> str | None:
-    """A URL fit for a masked link ``[title](url)``: web URLs only, parentheses percent-encoded."""
+    """A URL fit for a masked link ``[title](url)``: web URLs only, with parentheses, spaces and
+    anything else that could end the link percent-encoded."""
     if not url or not re.match(r"https?://", url, re.IGNORECASE):
         return None
-    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    # A newline or a bracket left in would end the link early and spill the rest as text.
+    url = quote(url, safe=URL_SAFE, errors="surrogatepass")
+    # Past this a link could crowd the quote out, or be clipped open in the 2,000-character text.
+    return url if len(url) <= URL_LIMIT else None
 
 
 def one_line(text: str) -> str:
@@ -181,7 +199,7 @@ def _add_field(embed: discord.Embed, citation: Citation) -> None:
 
 def notice(text: str) -> Rendered:
     """A short text message (an error, a usage hint) with any user text neutralised."""
-    return Rendered(plain=clip(escape_mentions(text), CONTENT_LIMIT))
+    return Rendered(plain=clip(no_mentions(text), CONTENT_LIMIT))
 
 
 def template_notice(name: str, **variables: Any) -> Rendered:

@@ -8,7 +8,9 @@ Everything that came from a user or a document passes through :func:`text.escape
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from index.models import Answer, Document
 from index.sentences import split_text
@@ -55,13 +57,21 @@ def cut_sentences(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     end = 0
-    for _start, stop in split_text(text):
+    for stop in _sentence_ends(text[: max(limit, SECTION_LIMIT) + 1]):
         if stop + len(ELLIPSIS) + 1 > limit:
             break
         end = stop
     if end == 0:
         return cut_words(text, limit)
     return text[:end] + " " + ELLIPSIS
+
+
+@lru_cache(maxsize=32)
+def _sentence_ends(prefix: str) -> list[int]:
+    # Only a prefix is split (a quote can be a whole document) and its last piece may be where
+    # the prefix was cut rather than a sentence end, so it never counts. Cached because fit()
+    # tries several budgets on the same text and sentence splitting is the slow part.
+    return [stop for _start, stop in split_text(prefix)[:-1]]
 
 
 def fit(build: Callable[[str], str], raw: str, limit: int, cut: Callable[[str, int], str]) -> str:
@@ -72,23 +82,22 @@ def fit(build: Callable[[str], str], raw: str, limit: int, cut: Callable[[str, i
     """
     budget = limit
     while True:
-        result = build(escape(cut(raw, budget)))
+        piece = cut(raw, budget)
+        result = build(escape(piece))
         if len(result) <= limit or budget <= 1:
             return result[:limit]
-        budget = min(budget - 1, budget * limit // len(result))
+        # Every budget down to len(piece) cuts at the same sentence or word, so jump below it:
+        # stepping one character at a time re-split a long quote hundreds of times.
+        budget = max(min(len(piece) - 1, budget * limit // len(result)), 1)
 
 
 def _safe_url(url: str | None) -> str | None:
     # Only web links become clickable; a local file path would be a dead link in Slack.
     if not url or not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
         return None
-    return (
-        url.replace("&", "&amp;")
-        .replace("<", "%3C")
-        .replace(">", "%3E")
-        .replace("|", "%7C")
-        .replace(" ", "%20")
-    )
+    # Slack's <url|label> ends at the first "|" or ">" and cannot span lines: percent-encode
+    # everything but RFC 3986's reserved characters and "%" (an encoded URL keeps its meaning).
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~", errors="surrogatepass").replace("&", "&amp;")
 
 
 # --- blocks ----------------------------------------------------------------------------------

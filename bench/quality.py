@@ -393,9 +393,7 @@ def main(argv: list[str] | None = None) -> dict:
             weights = fit_weights(index, article_of, questions)
             WEIGHTS_FILE.write_text(json.dumps(weights, indent=2) + "\n")
             print(f"wrote {WEIGHTS_FILE}")
-            index._answerer.weights = Weights.load()
-            index._answerer._rank_vector = index._answerer.weights.vector("rank")
-            index._answerer._accept_vector = index._answerer.weights.vector("accept")
+            index._answerer.use_weights(Weights.load())
         results = evaluate(index, article_of, questions)
     seconds = time.perf_counter() - started
     command = "python -m bench.quality" + (" --fit" if args.fit else "")

@@ -109,10 +109,14 @@ class Answerer:
     def __init__(self, snapshot: Snapshot, embedder: Embedder, weights: Weights | None = None):
         self.snapshot = snapshot
         self.embedder = embedder
-        self.weights = weights or Weights.load()
-        self._rank_vector = self.weights.vector("rank")
-        self._accept_vector = self.weights.vector("accept")
+        self.use_weights(weights or Weights.load())
         self.retriever = Retriever(snapshot)
+
+    def use_weights(self, weights: Weights) -> None:
+        """Switch the ranking and refusal model (the benchmark does after re-fitting)."""
+        self.weights = weights
+        self._rank_vector = weights.vector("rank")
+        self._accept_vector = weights.vector("accept")
 
     def _idf(self, term: str) -> float:
         return self.retriever.idf.get(term, self.retriever._idf_default)

@@ -8,7 +8,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from .embedders import Embedder
 from .errors import QuestionError
 from .models import Answer, Citation
 from .search import Candidate, Retriever, terms
-from .spans import AnswerType, answer_type, extract
+from .spans import AnswerType, ShortAnswer, answer_type, extract
 from .store import Snapshot
 
 MAX_QUESTION_CHARS = 2000
@@ -74,6 +74,8 @@ class Ranking:
     candidates: list[Candidate]
     features: np.ndarray  # one row per candidate, columns as FEATURES
     scores: np.ndarray
+    # Short answers already looked for while ranking, by window (first, last); None: none found.
+    short_answers: dict[tuple[int, int], ShortAnswer | None] = field(default_factory=dict)
 
 
 def features_of(c: Candidate, typed: float) -> list[float]:
@@ -136,17 +138,20 @@ class Answerer:
         if not candidates:
             return Ranking([], np.zeros((0, len(FEATURES))), np.zeros(0))
         features = np.array([features_of(c, 0.0) for c in candidates], dtype=np.float64)
+        short_answers: dict[tuple[int, int], ShortAnswer | None] = {}
         scores = features @ self._rank_vector
         order = np.argsort(-scores, kind="stable")
         if answer_type(question) is not AnswerType.NONE:
             # Pattern matching is only worth doing for the leading candidates.
             typed_column = FEATURES.index("typed_found")
             for row in order[:RERANK_DEPTH]:
-                found = extract(question, self.window_text(candidates[row]), self._idf) is not None
+                window = candidates[row]
+                found = extract(question, self.window_text(window), self._idf)
+                short_answers[(window.first, window.last)] = found
                 features[row, typed_column : typed_column + 2] = (1.0, 0.0) if found else (0.0, 1.0)
             scores = features @ self._rank_vector
             order = np.argsort(-scores, kind="stable")
-        return Ranking([candidates[i] for i in order], features[order], scores[order])
+        return Ranking([candidates[i] for i in order], features[order], scores[order], short_answers)
 
     def ask(
         self,
@@ -163,7 +168,7 @@ class Answerer:
         if not ranking.candidates:
             return Answer(question, False, "", [], _elapsed(started), refusal="empty_index")
         best = ranking.candidates[0]
-        short, short_range = self._short_answer(question, best)
+        short, short_range = self._short_answer(question, best, ranking.short_answers)
         citations: list[Citation] = []
         seen_passages: set[int] = set()
         for candidate, score in zip(ranking.candidates, ranking.scores):
@@ -208,10 +213,12 @@ class Answerer:
             clipped_end=end < window_end,
         )
 
-    def _short_answer(self, question: str, best: Candidate) -> tuple[str, tuple[int, int] | None]:
+    def _short_answer(
+        self, question: str, best: Candidate, known: dict[tuple[int, int], ShortAnswer | None]
+    ) -> tuple[str, tuple[int, int] | None]:
         """The short answer and its range within the best window's text (None: no typed span)."""
-        window = self.window_text(best)
-        found = extract(question, window, self._idf)
+        key = (best.first, best.last)
+        found = known[key] if key in known else extract(question, self.window_text(best), self._idf)
         if found:
             return found.text, (found.start, found.end)
         # No typed span: the sentence of the window that best matches the question.

@@ -207,7 +207,8 @@ class CiteIndex:
                 return report
             snapshot = current.without(replaced_ids) if replaced_ids else current
             snapshot = self._embed_into(snapshot, incoming, progress=progress)
-            report.sentences = sum(1 for s in snapshot.sentences if s.doc_id in set(report.added + report.replaced))
+            changed = set(report.added + report.replaced)
+            report.sentences = sum(1 for s in snapshot.sentences if s.doc_id in changed)
             self.store.save(snapshot)
             self._install(snapshot)
             return report

@@ -115,9 +115,6 @@ class Retriever:
         retriever.index([ts or ["\x00"] for ts in corpus], show_progress=False)
         return retriever
 
-    def __len__(self) -> int:
-        return len(self.snapshot.sentences)
-
     def coverage(self, query_terms: list[str], present: set[str]) -> float:
         if not query_terms:
             return 0.0
@@ -204,6 +201,10 @@ class Retriever:
         dense = dict(zip(involved, (vectors[involved] @ query).tolist()))
         rare = sorted(query_terms, key=lambda t: -self.idf.get(t, self._idf_default))[:2]
 
+        # Several windows share a paragraph: score each paragraph once.
+        passages = {int(self.passage_of[first]) for first, _ in spans}
+        passage_dense = {p: float(self.snapshot.passage_vectors[p] @ query) for p in passages}
+        passage_coverage = {p: self.coverage(query_terms, self.passage_terms[p]) for p in passages}
         found: list[Candidate] = []
         for first, last in sorted(spans):
             passage = int(self.passage_of[first])
@@ -218,11 +219,11 @@ class Retriever:
                     window_dense=self._mean_cosine(ids, dense),
                     sentence_dense=max(dense[i] for i in ids),
                     context_dense=self._mean_cosine(context, dense),
-                    passage_dense=float(self.snapshot.passage_vectors[passage] @ query),
+                    passage_dense=passage_dense[passage],
                     sentence_lexical=float(max(sentence_lexical[i] for i in ids)),
                     passage_lexical=float(passage_lexical[passage]),
                     window_coverage=self.coverage(query_terms, window_terms),
-                    passage_coverage=self.coverage(query_terms, self.passage_terms[passage]),
+                    passage_coverage=passage_coverage[passage],
                     rare_coverage=(sum(t in window_terms for t in rare) / len(rare)) if rare else 0.0,
                     pair=float(last > first),
                 )

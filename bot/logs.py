@@ -1,9 +1,9 @@
 """Logging for a running CiteBot: text or JSON lines, one line per question, secrets scrubbed.
 
 The per-question line (logger ``citebot.questions``, message ``question``) carries the platform,
-the outcome (answered, refused, invalid, error, unavailable), the latency and, for an answer, the
-document, paragraph and score. It carries no message text and no user or channel id unless
-``CITEBOT_LOG_QUESTION_TEXT`` is on, and then only the question text.
+the outcome (answered, refused, invalid, rate_limited, error, unavailable), the latency and, for
+an answer, the document, paragraph and score. It carries no message text and no user or channel
+id unless ``CITEBOT_LOG_QUESTION_TEXT`` is on, and then only the question text.
 """
 
 from __future__ import annotations

@@ -29,12 +29,26 @@ ERRORS = Counter(
     "citebot_errors", "Failures inside CiteBot: answering, or the state store.", ["where"]
 )
 IN_FLIGHT = Gauge("citebot_questions_in_flight", "Questions being answered right now.")
+RATE_LIMITED = Counter(
+    "citebot_rate_limited", "Questions refused because the person asked over CITEBOT_RATE_LIMIT.",
+    ["platform"],
+)
+STATE_UNSAVED = Gauge(
+    "citebot_state_unsaved",
+    "Question and vote records kept in memory while the state store is unreachable.",
+)
+STATE_DROPPED = Counter(
+    "citebot_state_dropped",
+    "Records given up because the state store stayed unreachable past the in-memory bound.",
+)
 
 
 def observe_question(platform: str, outcome: str, seconds: float) -> None:
-    """Count one question. ``outcome`` is answered, refused, invalid or error."""
+    """Count one question. ``outcome`` is answered, refused, invalid, rate_limited or error."""
     QUESTIONS.labels(platform).inc()
-    if outcome == "answered":
+    if outcome == "rate_limited":
+        RATE_LIMITED.labels(platform).inc()
+    elif outcome == "answered":
         ANSWERED.labels(platform).inc()
     elif outcome == "refused":
         REFUSED.labels(platform).inc()

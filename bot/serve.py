@@ -529,8 +529,10 @@ def run(settings: Settings) -> None:
     """``citebot serve``: blocks until SIGTERM or Ctrl-C; exits 0 after a clean stop."""
     from .logs import configure_logging
 
+    from index.errors import CiteBotError
+
     configure_logging(settings)
     try:
         asyncio.run(serve(settings))
-    except StartupError as exc:
+    except (StartupError, CiteBotError) as exc:  # e.g. an unreadable index: the fix, not a traceback
         raise SystemExit(f"citebot: {exc}") from None

@@ -39,8 +39,36 @@ class Settings(BaseSettings):
         default="minilm",
         description="minilm: the bundled all-MiniLM-L6-v2; hashing: a fast fake for tests only.",
     )
+    encoder: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="torch",
+        description="How the minilm model runs: torch (sentence-transformers), onnx (onnxruntime, "
+        "same vectors, no torch at serving time) or onnx-int8 (int8 weights: faster, vectors "
+        "within cosine 0.97 of torch's). ONNX exports once under CITEBOT_HOME/models.",
+    )
     max_document_mb: float = Field(default=20, gt=0, description="Largest document accepted.")
+    fetch_timeout: float = Field(
+        default=20, gt=0, description="Seconds allowed to download a URL given to /add."
+    )
+    fetch_allow_private: bool = Field(
+        default=False,
+        description="Let /add fetch private, loopback and link-local addresses (tests only: on, "
+        "the bot could be used to probe the internal network).",
+    )
+    dm_collections: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["default"],
+        description="Comma-separated collections that direct messages see.",
+    )
     threads: int | None = Field(default=None, ge=1, description="torch threads (default: all cores).")
+    vector_store: str | None = Field(
+        default=None,
+        description="Where the vectors live: unset for the embedded FAISS index under CITEBOT_HOME; "
+        "milvus://host:port for a Milvus server shared by replicas, or milvus:///path/to/file.db "
+        "for a Milvus Lite file.",
+    )
+    exact_search_max: int = Field(
+        default=10_000, ge=0, description="Up to this many vectors FAISS searches exactly; above "
+        "it, a compressed IVF-SQ8 index (a quarter of the memory, recall@10 ≥ 0.95).",
+    )
     database_url: str | None = Field(
         default=None,
         description="State store: SQLite file under CITEBOT_HOME by default; a postgresql:// URL "
@@ -72,6 +100,11 @@ class Settings(BaseSettings):
     )
     shutdown_timeout: float = Field(
         default=25, gt=0, description="On SIGTERM, how long to wait for questions in flight."
+    )
+    rate_limit: str = Field(
+        default="10/minute",
+        description="Questions one person may ask per platform, e.g. 10/minute or 100/hour; "
+        "0 or empty switches the limit off.",
     )
 
     # Slack (names as Slack's own docs use them, no prefix).
@@ -117,10 +150,34 @@ class Settings(BaseSettings):
             raise ValueError("not a sqlite: or postgresql: URL")
         return value
 
+    @field_validator("rate_limit")
+    @classmethod
+    def _readable_rate(cls, value: str) -> str:
+        from .ratelimit import parse_rate
+
+        parse_rate(value)  # raises for a rate the limiter could not read
+        return value
+
+    @field_validator("vector_store")
+    @classmethod
+    def _known_vector_store(cls, value: str | None) -> str | None:
+        if value:
+            from index.store import milvus_uri
+
+            milvus_uri(value)  # raises, naming the URL, for anything but a milvus:// URL
+        return value or None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value):
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("dm_collections", mode="before")
+    @classmethod
+    def _split_collections(cls, value):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value or ["default"]
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -186,6 +243,10 @@ def expected(field: str) -> str:
     """What ``field`` accepts, in words, from its type and bounds."""
     if field == "database_url":
         return "a sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL"
+    if field == "vector_store":
+        return "milvus://HOST:PORT or milvus:///path/to/file.db (unset: the embedded FAISS index)"
+    if field == "rate_limit":
+        return "a rate like 10/minute or 100/hour, or 0 to switch the limit off"
     info = Settings.model_fields[field]
     kinds = [a for a in (*getattr(info.annotation, "__args__", ()), info.annotation) if a is not type(None)]
     literal = next((a for a in kinds if get_origin(a) is Literal), None)

@@ -217,6 +217,25 @@ class StateStore:
             result = connection.execute(questions.insert().values(**values))
             return int(result.inserted_primary_key[0])
 
+    def record_question_once(self, record: QuestionRecord, *, at: datetime) -> int:
+        """Write ``record`` unless a record of the same person, question and moment is stored.
+
+        For writing again after an outage: a first attempt whose commit landed but whose answer
+        was lost must not become two rows. ``at`` (to the microsecond) makes the match exact."""
+        with self.engine.begin() as connection:
+            found = connection.execute(
+                sa.select(questions.c.id).where(
+                    questions.c.asked_at == at,
+                    questions.c.platform == record.platform,
+                    questions.c.channel == record.channel,
+                    questions.c.user_hash == self.hash_user(record.user),
+                    questions.c.question == record.question,
+                )
+            ).scalar()
+        if found is not None:
+            return int(found)
+        return self.record_question(record, at=at)
+
     def question(self, question_id: int) -> dict | None:
         with self.engine.connect() as connection:
             row = connection.execute(

@@ -57,6 +57,7 @@ class PostgresServer:
     datadir: Path
     port: int
     as_user: str | None
+    options: str = ""  # what pg_ctl start was given, so a test can stop and start it again
 
     def command(self, *args: str) -> list[str]:
         prefix = ["runuser", "-u", self.as_user, "--"] if self.as_user else []
@@ -71,6 +72,18 @@ class PostgresServer:
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://citebot@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        """Stop the server, as an outage would (fast: open connections are cut)."""
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """Start it again after :meth:`stop`, on the same port with the same data."""
+        self.run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir),
+            "-l", str(self.datadir.parent / "server.log"), "-o", self.options, "-w", "-t", "60",
+            "start",
+        )
 
 
 def _start(bindir: Path) -> tuple[PostgresServer, Path]:
@@ -92,14 +105,11 @@ def _start(bindir: Path) -> tuple[PostgresServer, Path]:
         "--auth=trust", "--encoding=UTF8", "--no-sync",
     )
     # Durability settings off: a throwaway test server. The socket lives in our own directory.
-    options = (
+    server.options = (
         f"-p {server.port} -c listen_addresses=127.0.0.1 -k {root} "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     )
-    server.run(
-        str(bindir / "pg_ctl"), "-D", str(server.datadir), "-l", str(root / "server.log"),
-        "-o", options, "-w", "-t", "60", "start",
-    )
+    server.start()
     return server, root
 
 
@@ -134,6 +144,7 @@ def postgres_url(postgres_server):
     admin = sa.create_engine(
         postgres_server.url().replace("postgresql://", "postgresql+psycopg://"),
         isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,  # a test may restart the server under it
     )
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))

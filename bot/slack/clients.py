@@ -24,10 +24,13 @@ class SlackSettingsError(Exception):
 
 
 def retry_handlers() -> list[AsyncRetryHandler]:
+    # The handlers share one attempt counter: up to 5 retries in all, enough to ride out several
+    # consecutive 429s (each waits its Retry-After) or a few seconds of 5xx (0.5 s, 1 s, 2 s, 4 s
+    # backoff) without dropping an answer.
     return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        AsyncServerErrorRetryHandler(max_retry_count=2),
+        AsyncConnectionErrorRetryHandler(max_retry_count=3),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        AsyncServerErrorRetryHandler(max_retry_count=4),
     ]
 
 

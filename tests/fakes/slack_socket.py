@@ -254,6 +254,13 @@ class FakeSlackSocketMode:
         """What Slack sends before it cycles a connection; the client should reconnect."""
         self._send({"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake-1"}})
 
+    def drop_connections(self, code: int = 1011) -> None:
+        """Close every client socket without a ``disconnect`` first, as a network fault would."""
+        with self._lock:
+            sockets = list(self._clients.values())
+        for ws in sockets:
+            self._call(ws.close(code=code, message=b"dropped by test"))
+
     def _send(self, message: Mapping[str, Any]) -> None:
         with self._lock:
             if not self._clients:

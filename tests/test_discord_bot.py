@@ -525,7 +525,9 @@ async def test_no_privileged_intent_and_every_shard_answers(fake, settings, serv
 @pytest.mark.asyncio
 async def test_closing_the_bot_unloads_what_its_cogs_loaded(settings, service):
     async with citebot(settings, service) as running:
-        assert set(running.cogs) == {"Ask", "Feedback", "Sources", "Meta", "Digest"}
+        assert set(running.cogs) == {"Ask", "Feedback", "Sources", "Meta", "Digest", "Documents"}
         names = {command.name for command in running.tree.get_commands()}
-        assert names == {"ask", "sources", "help", "digest", "Ask CiteBot"}
+        assert names == {
+            "ask", "sources", "help", "digest", "Ask CiteBot", "add", "forget", "collection"
+        }
     assert running.is_closed() and not running.cogs and not running.tree.get_commands()

@@ -25,7 +25,10 @@ TOKEN = base64.b64encode(str(APP_ID).encode()).decode().rstrip("=") + ".GabcDE.n
 # Bits from Discord's permissions table: VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS,
 # READ_MESSAGE_HISTORY, SEND_MESSAGES_IN_THREADS — and nothing else.
 EXPECTED_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 16) | (1 << 38)
-COMMANDS = {("ask", 1), ("sources", 1), ("help", 1), ("digest", 1), ("Ask CiteBot", 3)}
+COMMANDS = {
+    ("ask", 1), ("sources", 1), ("help", 1), ("digest", 1), ("Ask CiteBot", 3),
+    ("add", 1), ("forget", 1), ("collection", 1),
+}
 
 
 def citebot(*args: str, env: dict[str, str]):
@@ -86,7 +89,7 @@ async def test_sync_to_a_guild_registers_every_command_there(fake):
     assert options["private"]["type"] == 5 and not options["private"].get("required")
     assert not fake.calls("PUT", f"/applications/{fake.application_id}/commands")  # nothing global
     assert not fake.connections  # syncing needs no gateway session
-    assert result.output.startswith(f"Synced 5 commands to server {fake.guild_id}:")
+    assert result.output.startswith(f"Synced 8 commands to server {fake.guild_id}:")
     assert "/ask — " in result.output and "Ask CiteBot (message menu" in result.output
 
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from bot.slack import render
+from bot.slack.documents import ADD_SHORTCUT_ID
 from bot.slack.listeners import SHORTCUT_ID, parse_ask
 from bot.slack.text import ZERO_WIDTH_SPACE as ZWSP
 from bot.slack.text import echo, escape, looks_like_question, strip_mention, to_plain
@@ -188,8 +189,9 @@ def test_long_notices_are_cut_at_a_line():
 def test_manifest_matches_what_the_app_listens_for():
     manifest = yaml.safe_load((ROOT / "slack" / "manifest.yml").read_text())
     commands = {c["command"] for c in manifest["features"]["slash_commands"]}
-    assert commands == {"/ask", "/sources", "/citebot", "/digest"}
-    [shortcut] = manifest["features"]["shortcuts"]
+    assert commands == {"/ask", "/sources", "/citebot", "/digest", "/add", "/forget", "/collection"}
+    shortcut, add = manifest["features"]["shortcuts"]
+    assert add["callback_id"] == ADD_SHORTCUT_ID and add["type"] == "message"
     assert shortcut == {
         **shortcut,
         "type": "message",
@@ -212,5 +214,6 @@ def test_manifest_matches_what_the_app_listens_for():
         "chat:write",
         "commands",
         "users:read",
+        "files:read",
     }
     assert manifest["features"]["app_home"]["messages_tab_enabled"]  # people can DM it

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from index.engine import CiteIndex
+from index.engine import DEFAULT_COLLECTION, CiteIndex
 from index.store import Snapshot
 
 from ..state import StateStore
@@ -147,11 +147,16 @@ def key_points(snapshot: Snapshot, doc_id: str, count: int | None = None) -> lis
     return points
 
 
-def new_documents(snapshot: Snapshot, seen: set[tuple[str, str]]) -> list[NewDocument]:
-    """Documents (by content) a channel's digests have not shown yet, in index order."""
+def new_documents(
+    snapshot: Snapshot, seen: set[tuple[str, str]], collections: set[str] | None = None
+) -> list[NewDocument]:
+    """Documents (by content) a channel's digests have not shown yet, in index order; with
+    ``collections``, only documents of those collections."""
     found = []
     for document in snapshot.documents.values():
         if (document.doc_id, document.content_hash) in seen:
+            continue
+        if collections is not None and document.collection not in collections:
             continue
         found.append(
             NewDocument(
@@ -250,11 +255,15 @@ def build_digest(
     zone: ZoneInfo | None = None,
 ) -> Digest:
     """The digest of one channel for ``(since, until]``; with ``platform``/``channel`` None,
-    of everything (the console preview). Blocking: run it in a thread from async code."""
+    of everything (the console preview). A channel's digest shows only documents of the
+    collections it sees. Blocking: run it in a thread from async code."""
     until = until.astimezone(timezone.utc)
     since = since or window_start(state, platform, channel, until)
     snapshot = snapshot_of(index)
-    documents = new_documents(snapshot, state.digested_documents(platform, channel))
+    collections = None
+    if platform is not None and channel is not None:
+        collections = set(state.channel_collections(platform, channel) or [DEFAULT_COLLECTION])
+    documents = new_documents(snapshot, state.digested_documents(platform, channel), collections)
     records = state.questions_between(platform, channel, since, until)
     groups = group_questions(records, index.embedder.embed)
     up, down = state.votes_between(platform, channel, since, until)

@@ -26,7 +26,7 @@ from . import render, sending
 log = logging.getLogger("citebot.discord")
 
 EXTENSIONS = tuple(
-    f"bot.discord.cogs.{name}" for name in ("ask", "feedback", "sources", "meta", "digest")
+    f"bot.discord.cogs.{name}" for name in ("ask", "feedback", "sources", "meta", "digest", "documents")
 )
 
 # Exactly what answering needs: see the channel, post in it and in its threads, show the quote as

@@ -224,6 +224,7 @@ def sources_message(documents: list[Document]) -> Rendered:
             "url": safe_url(d.url),
             "paragraphs": len(d.paragraphs),
             "author": safe(one_line(d.metadata.get("author", ""))),
+            "doc_id": safe(d.doc_id),  # what /forget takes
         }
         for d in sorted(documents, key=lambda d: d.title.lower())
     ]

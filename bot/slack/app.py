@@ -21,6 +21,8 @@ from ..settings import Settings
 from ..web import make_web_app, start_web_app
 from .clients import SlackSettingsError, web_client
 from .http import add_slack_routes
+from ..documents import DocumentService
+from .documents import DocumentListeners
 from .listeners import Listeners
 
 log = logging.getLogger("citebot.slack")
@@ -61,7 +63,9 @@ def build_app(
         signing_secret=secret,
         logger=logging.getLogger("citebot.slack.bolt"),
     )
-    Listeners(service, settings).register(app)
+    listeners = Listeners(service, settings)
+    listeners.register(app)
+    DocumentListeners(DocumentService(service, settings), listeners).register(app)
     return app
 
 
@@ -124,7 +128,11 @@ def run(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from index.errors import CiteBotError
+
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
+    except CiteBotError as exc:  # e.g. an unreadable index: one line naming the fix
+        raise SystemExit(f"citebot: {exc}") from None

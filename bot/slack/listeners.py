@@ -141,7 +141,10 @@ class Listeners:
     async def on_sources(self, ack: Callable, command: dict) -> None:
         await ack()
         try:
-            message = render.sources_message(await asyncio.to_thread(self.service.index.documents))
+            # Only the collections this channel sees: another channel's documents stay unnamed.
+            visible = await self.service.collections_for(PLATFORM, command["channel_id"])
+            documents = await asyncio.to_thread(self.service.index.documents, visible)
+            message = render.sources_message(documents)
         except Exception:
             log.exception("could not list the documents for /sources")
             message = render.template_notice("error")

@@ -218,6 +218,7 @@ def sources_message(documents: Iterable[Document]) -> Message:
             "url": _safe_url(d.url),
             "paragraphs": len(d.paragraphs),
             "author": escape(d.metadata.get("author", "")),
+            "doc_id": escape(d.doc_id),  # what /forget takes
         }
         for d in documents
     ]

@@ -112,6 +112,7 @@ class Ask(commands.Cog):
             user=str(interaction.user.id),
             text=text,
             thread=thread,
+            direct=interaction.guild_id is None,
         )
 
     async def question_in(self, message: discord.Message) -> Question | None:
@@ -132,6 +133,7 @@ class Ask(commands.Cog):
             text=self.without_mentions_of_me(message),
             thread=thread,
             follow_up=follow_up,
+            direct=message.guild is None,
         )
 
     def mentions_me(self, message: discord.Message) -> bool:

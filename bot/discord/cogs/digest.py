@@ -20,6 +20,7 @@ from ...digest.schedule import Schedule, ScheduleError, zone_names
 from ...digest.scheduler import DigestRunner, DigestScheduler, utc_now
 from ...templates import render as render_template
 from .. import render, sending
+from .documents import is_admin
 
 if TYPE_CHECKING:
     from ..bot import CiteBot
@@ -195,10 +196,7 @@ class Digest(
         """Whether the person may change or post the digest here; if not, they are told why."""
         if interaction.guild is None:
             notice = "digest_dm"
-        elif (
-            interaction.permissions.manage_guild
-            or str(interaction.user.id) in self.bot.settings.admin_ids
-        ):
+        elif is_admin(interaction, self.bot.settings.admin_ids):
             return True
         else:
             log.info("refused /digest in %s: not an admin", interaction.channel_id)

@@ -1,4 +1,4 @@
-"""``/sources``: the documents CiteBot answers from."""
+"""``/sources``: the documents CiteBot answers from in this channel (its collections only)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from .. import render, sending
 if TYPE_CHECKING:
     from ..bot import CiteBot
 
+PLATFORM = "discord"
+
 
 class Sources(commands.Cog):
     """Lists the indexed documents."""
@@ -23,10 +25,13 @@ class Sources(commands.Cog):
 
     @app_commands.command(name="sources", description="The documents CiteBot answers from")
     async def sources(self, interaction: discord.Interaction) -> None:
-        await sending.send_response(interaction, await self.listing(), ephemeral=True)
+        listing = await self.listing(str(interaction.channel_id), direct=interaction.guild is None)
+        await sending.send_response(interaction, listing, ephemeral=True)
 
-    async def listing(self) -> render.Rendered:
-        documents = await asyncio.to_thread(self.bot.service.index.documents)
+    async def listing(self, channel: str, *, direct: bool = False) -> render.Rendered:
+        service = self.bot.service
+        visible = await service.collections_for(PLATFORM, channel, direct=direct)
+        documents = await asyncio.to_thread(service.index.documents, visible)
         return render.sources_message(documents)
 
 

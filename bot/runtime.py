@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from index.embedders import Embedder, HashingEmbedder, SentenceTransformerEmbedder
+from typing import TYPE_CHECKING
+
+from index.embedders import Embedder, HashingEmbedder, model_embedder
 from index.engine import CiteIndex
 
-from .service import AnswerService
 from .settings import Settings, get_settings
-from .state import StateStore, default_database_url
+
+if TYPE_CHECKING:  # imported where used: `citebot ask` needs neither SQLAlchemy nor the service
+    from .service import AnswerService
+    from .state import StateStore
 
 
 def make_embedder(settings: Settings) -> Embedder:
     if settings.embedder == "hashing":
         return HashingEmbedder()
-    return SentenceTransformerEmbedder(threads=settings.threads)
+    return model_embedder(settings.encoder, models_dir=settings.home / "models", threads=settings.threads)
 
 
 def open_index(settings: Settings | None = None) -> CiteIndex:
@@ -23,10 +27,14 @@ def open_index(settings: Settings | None = None) -> CiteIndex:
         embedder=make_embedder(settings),
         corpus=settings.corpus,
         max_bytes=int(settings.max_document_mb * 1024 * 1024),
+        vector_store=settings.vector_store,
+        exact_search_max=settings.exact_search_max,
     )
 
 
 def open_state(settings: Settings | None = None) -> StateStore:
+    from .state import StateStore, default_database_url
+
     settings = settings or get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     return StateStore(
@@ -36,5 +44,9 @@ def open_state(settings: Settings | None = None) -> StateStore:
 
 
 def open_service(settings: Settings | None = None) -> AnswerService:
+    from .service import AnswerService
+
     settings = settings or get_settings()
-    return AnswerService(open_index(settings), open_state(settings))
+    service = AnswerService(open_index(settings), open_state(settings), rate_limit=settings.rate_limit)
+    service.dm_collections = tuple(settings.dm_collections)
+    return service

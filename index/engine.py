@@ -8,7 +8,9 @@ bad file leaves the index exactly as it was.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
@@ -16,14 +18,27 @@ from typing import Iterable
 import numpy as np
 
 from .answer import Answerer
-from .documents import SUPPORTED_SUFFIXES, DEFAULT_MAX_BYTES, load_document
+from .documents import (
+    SUPPORTED_SUFFIXES,
+    DEFAULT_MAX_BYTES,
+    document_id_for,
+    load_document,
+    parse_document,
+)
 from .embedders import Embedder, SentenceTransformerEmbedder
 from .errors import DocumentError, IndexCorruptError, IndexMissingError
 from .models import Answer, Document
 from .sentences import split_document
-from .store import IndexStore, Snapshot
+from .store import Snapshot, open_store
+from .vectors import DEFAULT_EXACT_MAX
 
 DEFAULT_COLLECTION = "default"
+
+# How often a running bot looks for a version another process wrote (a replica's /add, a CLI
+# `index add` beside `serve`). The look and any reload run in a background thread.
+REFRESH_SECONDS = 2.0
+
+log = logging.getLogger("citebot.index")
 
 # Show a progress bar only when embedding takes long enough to wonder about.
 PROGRESS_MIN_UNITS = 64
@@ -74,53 +89,93 @@ class CiteIndex:
         embedder: Embedder | None = None,
         corpus: str | Path | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        vector_store: str | None = None,
+        exact_search_max: int = DEFAULT_EXACT_MAX,
     ):
         self.home = Path(home)
-        self.store = IndexStore(self.home / "index")
+        # None: the embedded FAISS store under home; a milvus:// URL: vectors shared in Milvus.
+        self.store = open_store(self.home / "index", vector_store, exact_max=exact_search_max)
         self.embedder = embedder or SentenceTransformerEmbedder()
         self.corpus = Path(corpus) if corpus else None
         self.max_bytes = max_bytes
         self._snapshot: Snapshot | None = None
         self._answerer: Answerer | None = None
         self._lock = threading.RLock()
+        self._version: str | None = None  # the store version the installed snapshot came from
+        self._refresh_due = 0.0
+        self._refreshing = threading.Lock()
 
     # --- loading -------------------------------------------------------------------------------
 
     def warm_up(self) -> None:
         """Load the model and the index; build the index from the bundled corpus if none exists."""
+        if self._answerer is not None:
+            # Without taking the lock: an ingest holds it while embedding, and questions must
+            # keep being answered from the current snapshot meanwhile.
+            return
         with self._lock:
             if self._answerer is not None:
                 return
             self.embedder.warm_up()
             try:
+                version = self.store.version()
                 snapshot = self.store.load()
             except IndexMissingError:
                 if not self.corpus:
                     raise
                 self.add([self.corpus])
                 return
-            self._install(snapshot)
+            self._install(snapshot, version)
 
     @property
     def ready(self) -> bool:
         return self._answerer is not None
 
-    def _install(self, snapshot: Snapshot) -> None:
+    def _install(self, snapshot: Snapshot, version: str | None = None) -> None:
         if snapshot.model != self.embedder.name and snapshot.sentences:
             raise IndexCorruptError(
                 f"The index was built with the embedder {snapshot.model!r} but {self.embedder.name!r} "
-                "is configured; run `citebot index rebuild`."
+                "is configured (CITEBOT_EMBEDDER / CITEBOT_ENCODER), and their vectors must not "
+                "be mixed; run `citebot index rebuild`, or set them back."
             )
         self._snapshot = snapshot
         self._answerer = Answerer(snapshot, self.embedder)
+        self._version = version if version is not None else self.store.version()
+        self._refresh_due = time.monotonic() + REFRESH_SECONDS
 
     def _current(self) -> Snapshot:
-        if self._snapshot is not None:
+        """The latest stored snapshot to build on (called holding the store's write lock): the
+        installed one, unless another process has written a newer version since."""
+        if self._snapshot is not None and self.store.version() == self._version:
             return self._snapshot
         try:
             return self.store.load()
         except IndexMissingError:
             return Snapshot.empty(self.embedder.name, self.embedder.dimension)
+
+    def _maybe_refresh(self) -> None:
+        """Every REFRESH_SECONDS, look in the background for a version another process wrote
+        and install it; the question that notices is still answered from the current one."""
+        if time.monotonic() < self._refresh_due or not self._refreshing.acquire(blocking=False):
+            return
+        self._refresh_due = time.monotonic() + REFRESH_SECONDS
+        threading.Thread(target=self._refresh, name="citebot-index-refresh", daemon=True).start()
+
+    def _refresh(self) -> None:
+        try:
+            version = self.store.version()
+            if version is None or version == self._version:
+                return
+            with self._lock:
+                if self.store.version() != self._version:
+                    version = self.store.version()
+                    self._install(self.store.load(), version)
+                    log.info("loaded index version %s written by another process", version)
+        except Exception:  # a version being replaced as we read it: the next look tries again
+            log.warning("could not load the index's newer version", exc_info=True)
+        finally:
+            self._refresh_due = time.monotonic() + REFRESH_SECONDS
+            self._refreshing.release()
 
     # --- questions -----------------------------------------------------------------------------
 
@@ -135,6 +190,7 @@ class CiteIndex:
         """Answer ``question``; with ``collections``, only documents of those collections are
         searched, quoted or cited."""
         self.warm_up()
+        self._maybe_refresh()
         scope = frozenset(collections) if collections is not None else None
         return self._answerer.ask(question, context=context, top=top, collections=scope)
 
@@ -172,8 +228,39 @@ class CiteIndex:
             document.collection = collection
         return self.add_documents(documents, progress=progress)
 
+    def add_bytes(
+        self,
+        data: bytes,
+        *,
+        name: str,
+        source: str,
+        url: str | None = None,
+        collection: str = DEFAULT_COLLECTION,
+    ) -> IngestReport:
+        """One document held in memory (an upload, a download), checked and written all-or-nothing
+        like :meth:`add`. ``name`` (a file name) gives its type and id; ``source`` identifies it,
+        so adding the same source again replaces it."""
+        suffix = Path(name).suffix.lower()
+        try:
+            if suffix not in SUPPORTED_SUFFIXES:
+                raise DocumentError(
+                    source,
+                    f"unsupported file type '{suffix or name}' (supported: .md, .txt, .html, .pdf)",
+                )
+            if len(data) > self.max_bytes:
+                raise DocumentError(
+                    source, f"too large ({len(data):,} bytes; the limit is {self.max_bytes:,})"
+                )
+            document = parse_document(
+                data, suffix=suffix, source=source, doc_id=document_id_for(Path(name)), url=url
+            )
+        except DocumentError as exc:
+            raise IngestError([exc]) from exc
+        document.collection = collection
+        return self.add_documents([document])
+
     def add_documents(self, documents: list[Document], *, progress: bool = False) -> IngestReport:
-        with self._lock:
+        with self._lock, self.store.write_lock():
             self.embedder.warm_up()
             current = self._current()
             report = IngestReport()
@@ -232,7 +319,7 @@ class CiteIndex:
         )
 
     def remove(self, doc_id: str) -> Document:
-        with self._lock:
+        with self._lock, self.store.write_lock():
             current = self.store.load()
             if doc_id not in current.documents:
                 known = ", ".join(sorted(current.documents)) or "none"
@@ -247,7 +334,7 @@ class CiteIndex:
         """Re-embed every document, re-reading its source where the file is still there (a
         document whose file is gone keeps its stored text: nothing is lost). When the index is
         missing or unreadable, the reason to rebuild, start again from the bundled corpus."""
-        with self._lock:
+        with self._lock, self.store.write_lock():
             try:
                 stored = list(self.store.load().documents.values())
             except (IndexMissingError, IndexCorruptError):

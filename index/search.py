@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -23,10 +24,21 @@ _WORD = re.compile(r"[\w$£€¥%]+(?:[.,'’][\w]+)*", re.UNICODE)
 
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    # scikit-learn's list, read from its data module without importing scikit-learn: the
+    # package's __init__ pulls in scipy and pandas, seconds of every cold start for one frozenset.
+    import importlib.util
 
+    package = importlib.util.find_spec("sklearn")
+    location = Path(package.submodule_search_locations[0]) / "feature_extraction" / "_stop_words.py"
+    if location.exists():
+        spec = importlib.util.spec_from_file_location("citebot_english_stop_words", location)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        english = module.ENGLISH_STOP_WORDS
+    else:  # a later scikit-learn moved it: the slow import still gives the same list
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as english
     # Question words carry the question's type, not its topic: "how much" matches nothing.
-    return frozenset(ENGLISH_STOP_WORDS) | {"did", "does", "doing", "s", "t", "say", "said", "tell"}
+    return frozenset(english) | {"did", "does", "doing", "s", "t", "say", "said", "tell"}
 
 
 @lru_cache(maxsize=1)
@@ -38,9 +50,16 @@ def _stemmer():
 
 def terms(text: str) -> list[str]:
     """Lower-cased, stop-word-free, stemmed words: the vocabulary of BM25 and coverage."""
+    return list(_cached_terms(text))
+
+
+# A question's words and each word of the sentences it is matched against are looked up many
+# times per question (ranking, short answer, quote focus); stemming them once is the saving.
+@lru_cache(maxsize=65536)
+def _cached_terms(text: str) -> tuple[str, ...]:
     stop = _stopwords()
     words = [w for w in _WORD.findall(text.lower()) if w not in stop]
-    return _stemmer().stemWords(words) if words else []
+    return tuple(_stemmer().stemWords(words)) if words else ()
 
 
 MAX_WINDOW_CHARS = 400
@@ -75,10 +94,16 @@ class Retriever:
 
     def __init__(self, snapshot: Snapshot):
         import bm25s
-        import faiss
+
+        from .vectors import FaissVectors
 
         self.snapshot = snapshot
         self._scopes: dict[frozenset[str], tuple] = {}
+        # What depends on the snapshot alone, filled as questions touch it: the norm of a
+        # window's summed sentence vectors, and a window's paragraph, sentences, context
+        # sentences and terms.
+        self._sum_norms: dict[tuple[int, ...], float] = {}
+        self._window_parts: dict[tuple[int, int], tuple] = {}
         self.sentence_terms = [terms(snapshot.sentence_text(s)) for s in snapshot.sentences]
         passage_index = {p: i for i, p in enumerate(snapshot.passages)}
         self.passage_of = np.array(
@@ -100,11 +125,12 @@ class Retriever:
         self.passage_bm25 = self._bm25(
             bm25s, [[t for s in ids for t in self.sentence_terms[s]] for ids in self.sentences_of_passage]
         )
-        dimension = snapshot.sentence_vectors.shape[1]
-        self.sentence_index = faiss.IndexFlatIP(dimension)
-        self.sentence_index.add(snapshot.sentence_vectors)
-        self.passage_index = faiss.IndexFlatIP(dimension)
-        self.passage_index.add(snapshot.passage_vectors)
+        self.sentence_index = snapshot.sentence_index
+        if self.sentence_index is None:
+            self.sentence_index = FaissVectors.build(snapshot.sentence_vectors)
+        self.passage_index = snapshot.passage_index
+        if self.passage_index is None:
+            self.passage_index = FaissVectors.build(snapshot.passage_vectors)
 
     @staticmethod
     def _bm25(bm25s, corpus: list[list[str]]):
@@ -123,14 +149,13 @@ class Retriever:
         return found / sum(weights)
 
     def _scope(self, collections: frozenset[str] | None):
-        """The sentence and passage ids a question may see, as arrays plus FAISS selectors, so
-        that search is filtered inside FAISS and BM25 rather than searched and then dropped."""
+        """The sentence and passage ids a question may see, as arrays plus the vector indexes'
+        scopes (FAISS selectors, Milvus filters), so that search is filtered inside the vector
+        index and BM25 rather than searched and then dropped."""
         if collections is None:
             return None
         cached = self._scopes.get(collections)
         if cached is None:
-            import faiss
-
             documents = self.snapshot.documents
             sentence_ids = np.array(
                 [i for i, s in enumerate(self.snapshot.sentences) if documents[s.doc_id].collection in collections],
@@ -143,8 +168,8 @@ class Retriever:
             cached = (
                 sentence_ids,
                 passage_ids,
-                faiss.SearchParameters(sel=faiss.IDSelectorBatch(sentence_ids)),
-                faiss.SearchParameters(sel=faiss.IDSelectorBatch(passage_ids)),
+                self.sentence_index.scope(collections, sentence_ids),
+                self.passage_index.scope(collections, passage_ids),
             )
             self._scopes[collections] = cached
         return cached
@@ -173,9 +198,9 @@ class Retriever:
             sentence_pool, passage_pool, sentence_params, passage_params = scope
 
         k_p = min(passages, len(self.snapshot.passages))
-        _, top_passages = self.passage_index.search(query, k_p, params=passage_params)
+        _, top_passages = self.passage_index.search(query, k_p, passage_params)
         k_s = min(sentences, len(self.snapshot.sentences))
-        _, top_sentences = self.sentence_index.search(query, k_s, params=sentence_params)
+        _, top_sentences = self.sentence_index.search(query, k_s, sentence_params)
 
         chosen_passages = set(int(p) for p in top_passages[0] if p >= 0)
         chosen_passages.update(_top(passage_lexical, k_p, passage_pool))
@@ -204,13 +229,29 @@ class Retriever:
         # Several windows share a paragraph: score each paragraph once.
         passages = {int(self.passage_of[first]) for first, _ in spans}
         passage_dense = {p: float(self.snapshot.passage_vectors[p] @ query) for p in passages}
-        passage_coverage = {p: self.coverage(query_terms, self.passage_terms[p]) for p in passages}
+        # The question's term weights once per question, not once per window (same sums as
+        # ``coverage``).
+        weights = [self.idf.get(t, self._idf_default) for t in query_terms]
+        total_weight = sum(weights)
+
+        def covered(present) -> float:
+            if not query_terms:
+                return 0.0
+            return sum(w for t, w in zip(query_terms, weights) if t in present) / total_weight
+
+        passage_coverage = {p: covered(self.passage_terms[p]) for p in passages}
         found: list[Candidate] = []
         for first, last in sorted(spans):
-            passage = int(self.passage_of[first])
-            ids = list(range(first, last + 1))
-            context = [i for i in range(first - 1, last + 2) if i in dense and self.passage_of[i] == passage]
-            window_terms = set().union(*(self.sentence_terms[i] for i in ids))
+            parts = self._window_parts.get((first, last))
+            if parts is None:
+                passage = int(self.passage_of[first])
+                ids = list(range(first, last + 1))
+                # Neighbours in the same paragraph (every existing neighbour is in ``dense``).
+                context = [i for i in range(first - 1, last + 2)
+                           if 0 <= i < len(sentences) and self.passage_of[i] == passage]
+                window_terms = frozenset().union(*(self.sentence_terms[i] for i in ids))
+                parts = self._window_parts[(first, last)] = (passage, ids, context, window_terms)
+            passage, ids, context, window_terms = parts
             found.append(
                 Candidate(
                     first=first,
@@ -222,7 +263,7 @@ class Retriever:
                     passage_dense=passage_dense[passage],
                     sentence_lexical=float(max(sentence_lexical[i] for i in ids)),
                     passage_lexical=float(passage_lexical[passage]),
-                    window_coverage=self.coverage(query_terms, window_terms),
+                    window_coverage=covered(window_terms),
                     passage_coverage=passage_coverage[passage],
                     rare_coverage=(sum(t in window_terms for t in rare) / len(rare)) if rare else 0.0,
                     pair=float(last > first),
@@ -234,8 +275,11 @@ class Retriever:
         """Cosine between the question and the mean of unit sentence vectors."""
         if len(ids) == 1:
             return dense[ids[0]]
-        total = self.snapshot.sentence_vectors[ids].sum(axis=0)
-        norm = float(np.linalg.norm(total)) or 1.0
+        key = tuple(ids)
+        norm = self._sum_norms.get(key)
+        if norm is None:
+            total = self.snapshot.sentence_vectors[ids].sum(axis=0)
+            norm = self._sum_norms[key] = float(np.linalg.norm(total)) or 1.0
         return sum(dense[i] for i in ids) / norm
 
     @staticmethod

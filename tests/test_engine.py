@@ -215,3 +215,54 @@ def test_readding_to_another_collection_moves_without_embedding(isolated_home, f
     assert reloaded.ask("soup tomato", collections=["kitchen"]).citations
     assert reloaded.rebuild().added == ["public"]
     assert [d.collection for d in CiteIndex(isolated_home, embedder=fake_embedder).documents()] == ["kitchen"]
+
+
+def _note(tmp_path, name: str, text: str):
+    path = tmp_path / f"{name}.md"
+    path.write_text(f"# {name.title()}\n\n{text}\n")
+    return path
+
+
+def test_two_processes_adding_in_turn_keep_both_documents(isolated_home, fake_embedder, tmp_path):
+    # Two replicas (or the CLI beside a running bot) on one CITEBOT_HOME, each already loaded.
+    first = CiteIndex(isolated_home, embedder=fake_embedder, corpus=CORPUS)
+    first.warm_up()
+    second = CiteIndex(isolated_home, embedder=fake_embedder, corpus=CORPUS)
+    second.warm_up()
+    first.add([_note(tmp_path, "tea", "Tea was first grown in Yunnan.")])
+    second.add([_note(tmp_path, "coffee", "Coffee was first grown in Ethiopia.")])
+    stored = {d.doc_id for d in CiteIndex(isolated_home, embedder=fake_embedder).documents()}
+    assert {"tea", "coffee"} <= stored
+
+
+def test_a_running_index_picks_up_a_version_another_process_wrote(
+    isolated_home, fake_embedder, tmp_path, monkeypatch
+):
+    import time
+
+    import index.engine as engine
+
+    monkeypatch.setattr(engine, "REFRESH_SECONDS", 0.0)
+    serving = CiteIndex(isolated_home, embedder=fake_embedder, corpus=CORPUS)
+    serving.warm_up()
+    writer = CiteIndex(isolated_home, embedder=fake_embedder)
+    writer.add([_note(tmp_path, "tea", "Tea was first grown in Yunnan province.")])
+    # The question that notices the new version is answered from the old one while it loads in
+    # the background; a later one sees it.
+    deadline = time.monotonic() + 30
+    while "tea" not in {d.doc_id for d in serving.documents()}:
+        assert time.monotonic() < deadline, "the new version was never loaded"
+        serving.ask("Where was tea first grown?")
+        time.sleep(0.05)
+    answer = serving.ask("Where was tea first grown?")
+    assert answer.citations[0].document == "tea"
+
+
+def test_the_previous_version_is_kept_for_readers_still_loading_it(fake_index, isolated_home, tmp_path):
+    store = IndexStore(isolated_home / "index")
+    first = store.version()
+    fake_index.add([_note(tmp_path, "tea", "Tea was first grown in Yunnan.")])
+    second = store.version()
+    fake_index.add([_note(tmp_path, "coffee", "Coffee was first grown in Ethiopia.")])
+    kept = {p.name for p in (isolated_home / "index").iterdir() if p.is_dir() and p.name.startswith("v")}
+    assert kept == {second, store.version()} and first not in kept

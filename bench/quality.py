@@ -379,14 +379,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--fit", action="store_true", help="learn index/weights.json first")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     parser.add_argument("--xquad", type=Path, default=XQUAD)
+    parser.add_argument("--encoder", choices=("torch", "onnx", "onnx-int8"), default="torch",
+                        help="how the model runs (as CITEBOT_ENCODER); ONNX exports are kept "
+                        "under CITEBOT_HOME/models")
     args = parser.parse_args(argv)
 
+    from bot.settings import get_settings
     from index.answer import WEIGHTS_FILE, Weights
-    from index.embedders import SentenceTransformerEmbedder
+    from index.embedders import model_embedder
 
     started = time.perf_counter()
     data, questions = load_xquad(args.xquad)
-    embedder = SentenceTransformerEmbedder()
+    embedder = model_embedder(args.encoder, models_dir=get_settings().home / "models")
     with tempfile.TemporaryDirectory(prefix="citebot-quality-") as home:
         index, article_of = build(Path(home), data, embedder)
         if args.fit:
@@ -396,7 +400,8 @@ def main(argv: list[str] | None = None) -> dict:
             index._answerer.use_weights(Weights.load())
         results = evaluate(index, article_of, questions)
     seconds = time.perf_counter() - started
-    command = "python -m bench.quality" + (" --fit" if args.fit else "")
+    command = "python -m bench.quality" + (" --fit" if args.fit else "") + (
+        f" --encoder {args.encoder}" if args.encoder != "torch" else "")
     section = report(results, command=command, seconds=seconds)
     print(section)
     if not args.no_write:

@@ -260,7 +260,9 @@ class OnnxEmbedder:
             tokenizer.enable_truncation(int(config.get("max_seq_length", 256)))
             tokenizer.no_padding()
 
-            threadpool_limits(limits=1, user_api="blas")  # as for torch: one pool does the maths
+            # As for torch: one pool does the maths. This also holds FAISS's OpenMP to one thread
+            # (its OpenBLAS is OpenMP-threaded); one question's search is too small to share.
+            threadpool_limits(limits=1, user_api="blas")
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self.threads or max(1, os.cpu_count() or 1)
             options.inter_op_num_threads = 1

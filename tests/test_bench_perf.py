@@ -10,34 +10,6 @@ from index.embedders import HashingEmbedder
 from index.engine import CiteIndex
 
 
-def test_recall_of_exact_search_against_itself_is_one():
-    import faiss
-
-    base = perf.clustered_vectors(2_000, seed=1, clusters=20)
-    queries = perf.clustered_vectors(20, seed=2, clusters=20)
-    exact = faiss.IndexFlatIP(perf.DIMENSION)
-    exact.add(base)
-    _, truth = exact.search(queries, perf.K)
-    assert perf.recall_at_k(truth, truth) == 1.0
-    assert perf.recall_at_k(truth, truth + 10_000) == 0.0
-    flat = perf.measure_store("flat", base, queries, truth, timing_queries=5)
-    assert flat["recall"] == 1.0 and flat["bytes"] >= base.nbytes and flat["p95_ms"] > 0
-    ivf = perf.measure_store("ivf", base, queries, truth, timing_queries=5, sweep=(1, 4, 16))
-    assert 0.0 < ivf["recall"] <= 1.0 and ivf["knob"] == "nprobe" and ivf["value"] in (1, 4, 16)
-    assert [v for v, _ in ivf["curve"]] == [1, 4, 16][: len(ivf["curve"])]
-
-
-def test_synthetic_vectors_are_unit_length_seeded_and_clustered():
-    a = perf.clustered_vectors(500, seed=3, clusters=5)
-    assert a.shape == (500, perf.DIMENSION) and a.dtype == np.float32
-    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
-    assert np.array_equal(a, perf.clustered_vectors(500, seed=3, clusters=5))
-    # Five clumps: a point's nearest other point is far closer than a random pair.
-    sims = a @ a.T
-    np.fill_diagonal(sims, -1)
-    assert sims.max(axis=1).mean() > sims.mean() + 0.2
-
-
 def test_latency_ratios_are_positive_on_the_bundled_article(tmp_path):
     index = CiteIndex(tmp_path, embedder=HashingEmbedder(), corpus=perf.CORPUS)
     questions = perf.article_questions()
@@ -70,6 +42,70 @@ def test_percentiles_and_ratios():
     assert perf.p50_p95([1, 2, 3, 4, 100])[0] == 3
     assert perf.ratio(2.0, 4.0) == 0.5
     assert np.isnan(perf.ratio(1.0, 0.0))
-    with pytest.raises(ValueError):
-        perf.measure_store("bogus", np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32),
-                           np.zeros((1, 10), np.int64), timing_queries=1)
+
+
+def test_faiss_mode_and_cleared_caches_change_timing_only(tmp_path):
+    index = CiteIndex(tmp_path, embedder=HashingEmbedder(), corpus=perf.CORPUS)
+    questions = perf.article_questions()[:6]
+    before = [_without_latency(index.ask(q)) for q in questions]
+    modes = ("blas=1", "blas=1 faiss=1", "blas=1 uncached")
+    lat = perf.measure_latency(index, questions[:3], perf.BlasPools(), warm=1, modes=modes)
+    assert all(len(lat.ask[m]) == 3 for m in modes)
+    perf.clear_question_caches(index)
+    assert index._answerer.retriever._sum_norms == {}
+    assert [_without_latency(index.ask(q)) for q in questions] == before
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    with perf.BlasPools().mode("blas=1 faiss=1"):
+        assert faiss.omp_get_max_threads() == 1
+    assert faiss.omp_get_max_threads() == threads
+    assert "torch" not in perf.modes_for("onnx-int8")[-1] and "blas=1 torch=1" in perf.modes_for("torch")
+
+
+def _without_latency(answer) -> dict:
+    data = answer.to_json()
+    data.pop("latency_ms")
+    return data
+
+
+def test_report_has_every_section_and_checks_the_targets(tmp_path):
+    index = CiteIndex(tmp_path, embedder=HashingEmbedder(), corpus=perf.CORPUS)
+    questions = perf.article_questions()[:3]
+    lat = perf.measure_latency(index, questions, perf.BlasPools(), warm=1, modes=perf.ONNX_MODES)
+    lat.peer, lat.peer_floor, lat.peer_chunk_chars = [1e6] * 3, [1.0] * 3, [700] * 3
+
+    class Peer:
+        chunks = 3
+
+    def row(encode_per_s, passage, rss, wall):
+        return {
+            "export_s": None, "cosine": (0.98, 0.99), "peer": Peer(),
+            "indexing": {"documents": 1, "sentences": 40, "paragraphs": 10, "units": 50,
+                         "add_s": 1.0, "encode_s": 0.9, "add_per_s": 50.0,
+                         "encode_per_s": encode_per_s, "batch_size": 64, "ratio": 0.95},
+            "quality": {"questions": 3, "passage@1": passage},
+            "latency": {"bundled article": lat, "XQuAD": lat},
+            "cold": {"runs": 1, "wall_s": wall, "walls": [wall], "python_start_s": 0.05,
+                     "stages": {"import bot.cli": 0.1}, "torch_imported": False,
+                     "rss": {"questions": 10, "peak_rss_mb": rss}},
+        }
+
+    results = {"load_before": (1.0,), "load_after": (1.0,), "pools": "openblas:1", "rounds": 1,
+               "torch_threads": 2, "article_questions": questions, "quality_split": "XQuAD held-out",
+               "encoders": {"torch": row(20.0, 0.60, 900, 9.0), "onnx-int8": row(60.0, 0.595, 300, 2.0)}}
+    text = perf.report(results, command="python -m bench.perf --quick", seconds=1.0)
+    for heading in ("### Encoders", "### Answer latency vs the floor", "### Indexing throughput",
+                    "### Cold start and memory", "### Against the targets"):
+        assert heading in text
+    assert "| onnx-int8 |" in text and "3.00×" in text and "-0.5 points" in text
+    assert "- torch: cold start 9.00 s (target ≤ 6 s): **not met**" in text
+    assert "- onnx-int8: cold start 2.00 s (target ≤ 6 s): met; peak RSS 300 MB" in text
+    assert text.count("| bundled article · torch |") == len(perf.ONNX_MODES)
+
+
+def test_raw_encode_and_encoder_names_are_checked():
+    texts = ["one sentence", "another one"]
+    assert np.array_equal(perf.raw_encode(HashingEmbedder(), texts), HashingEmbedder().embed(texts))
+    with pytest.raises(SystemExit):
+        perf.main(["--encoders", "tensorflow", "--no-write"])

@@ -163,6 +163,16 @@ def test_documents_cannot_smuggle_markup_into_the_answer():
     assert "<!" not in wire and "<@" not in wire and "javascript" not in wire
 
 
+def test_a_link_that_grows_past_the_limit_when_encoded_is_left_out_not_cut():
+    # Found by the renderer fuzz: 1,640 characters that encode to 2,540, which the block's
+    # length limit then cut inside the <url|label> markup.
+    url = "https://example.com/" + "@channel\x80" * 180
+    message = render.answer_message(Answer("q?", True, "x", [_citation(url=url)]), 1)
+    wire = str(message)
+    assert "example.com" not in wire and "Title" in wire
+    assert render._safe_url("https://example.com/" + "\x80" * 300) is not None  # 1,820 encoded
+
+
 def test_with_thanks_replaces_the_previous_thanks_line():
     blocks = render.answer_message(Answer("q?", True, "x", [_citation()]), 3)["blocks"]
     once = render.with_thanks(blocks, 1, 0)

@@ -93,11 +93,14 @@ def fit(build: Callable[[str], str], raw: str, limit: int, cut: Callable[[str, i
 
 def _safe_url(url: str | None) -> str | None:
     # Only web links become clickable; a local file path would be a dead link in Slack.
-    if not url or not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
+    if not url or not url.lower().startswith(("http://", "https://")):
         return None
     # Slack's <url|label> ends at the first "|" or ">" and cannot span lines: percent-encode
     # everything but RFC 3986's reserved characters and "%" (an encoded URL keeps its meaning).
-    return quote(url, safe=":/?#[]@!$&'()*+,;=%~", errors="surrogatepass").replace("&", "&amp;")
+    encoded = quote(url, safe=":/?#[]@!$&'()*+,;=%~", errors="surrogatepass").replace("&", "&amp;")
+    # Measured encoded (one character can become 9): a longer link would be cut mid-markup by
+    # the block's length limit.
+    return encoded if len(encoded) <= 2000 else None
 
 
 # --- blocks ----------------------------------------------------------------------------------

@@ -265,6 +265,13 @@ async def test_add_without_a_shared_file_or_with_two_links_explains_itself(slack
 
 
 @pytest.mark.asyncio
+async def test_add_where_citebot_is_not_a_member_says_to_invite_it(slack, fake):
+    fake.set_response("conversations.history", {"ok": False, "error": "not_in_channel"})
+    reply = await reply_to(slack, "/add", "", user=ADMIN)
+    assert "Invite me first" in mrkdwn(reply) and "I didn't find a file" not in mrkdwn(reply)
+
+
+@pytest.mark.asyncio
 async def test_slacks_sign_in_page_is_not_indexed_in_place_of_the_file(slack, fake, docs, fake_index):
     # Slack answers a download it won't authorise with its HTML sign-in page and status 200.
     page = "<!DOCTYPE html><html><body><p>Sign in to Slack to continue.</p></body></html>"

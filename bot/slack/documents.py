@@ -62,6 +62,10 @@ def refused_message(error: DocumentRefused) -> Message:
     return render.notice(escape(str(error)))
 
 
+class _CannotReadHistory(Exception):
+    """CiteBot is not in the conversation, so it cannot see the file that was shared there."""
+
+
 class DocumentListeners:
     """Admin document commands; who is an admin and how replies travel are :class:`Listeners`'."""
 
@@ -96,7 +100,11 @@ class DocumentListeners:
             )
             await self._with_progress(url, work, what=escape(request.url))
             return
-        files = await self._latest_files(client, channel, user)
+        try:
+            files = await self._latest_files(client, channel, user)
+        except _CannotReadHistory:
+            await self.listeners._respond(url, render.template_notice("doc_not_in_channel"))
+            return
         if files is None:
             await self.listeners._respond(url, render.template_notice("doc_no_file"))
             return
@@ -124,7 +132,11 @@ class DocumentListeners:
         try:
             history = await client.conversations_history(channel=channel, limit=HISTORY_LIMIT)
         except SlackApiError as exc:
-            log.warning("conversations.history in %s failed: %s", channel, exc.response.get("error"))
+            error = exc.response.get("error")
+            log.warning("conversations.history in %s failed: %s", channel, error)
+            if error in ("not_in_channel", "channel_not_found"):
+                # The file may well be there: CiteBot just isn't a member, so say how to fix that.
+                raise _CannotReadHistory from exc
             return None
         for message in history.get("messages") or []:  # newest first
             if message.get("user") == user and message.get("files"):

@@ -484,6 +484,28 @@ async def test_feedback_on_a_private_answer_is_thanked_privately(slack):
 
 
 @pytest.mark.asyncio
+async def test_a_vote_whose_tally_cannot_be_read_is_thanked_without_a_wrong_count(
+    slack, monkeypatch
+):
+    await slack.command("/ask", QUESTION, name="ask")
+    [answer] = await slack.responses()
+    value = buttons(answer)[0]["value"]
+
+    def store_down(question_id):
+        raise ConnectionError("state store unreachable")
+
+    monkeypatch.setattr(slack.state, "votes", store_down)
+    click = block_actions(
+        render.VOTE_UP, value, "U1", "C1", "1710000000.000850", slack.fake.response_url("vote")
+    )
+    click["container"]["is_ephemeral"] = True
+    del click["message"]
+    await slack.interactive(form_payload(click))
+    [_, thanks] = await slack.responses(2)
+    assert "Thanks for the feedback!" in mrkdwn(thanks) and "👍" not in mrkdwn(thanks)
+
+
+@pytest.mark.asyncio
 async def test_vote_on_an_unknown_answer_is_answered_not_ignored(slack):
     body = block_actions_payload(
         render.VOTE_UP, "99999", "U1", "C1", "1710000000.000900", slack.fake.response_url("v")

@@ -245,7 +245,8 @@ class Listeners:
             log.warning("vote on an unknown answer %r", action.get("value"))
             await self._respond(url, render.template_notice("vote_failed"), replace_original=False)
             return
-        up, down = await self._store(self.state.votes, question_id, default=(0, 0))
+        # While the store is down the vote is kept for later, but there is no tally to show.
+        up, down = await self._store(self.state.votes, question_id, default=(None, None))
         container = body.get("container") or {}
         message = body.get("message")
         if not container.get("is_ephemeral") and message:

@@ -228,7 +228,7 @@ def sources_message(documents: Iterable[Document]) -> Message:
     return notice(phrase("sources", documents=rows))
 
 
-def with_thanks(blocks: list[dict], up: int, down: int) -> list[dict]:
+def with_thanks(blocks: list[dict], up: int | None, down: int | None) -> list[dict]:
     """The answer's blocks with the thank-you line (and current tally) under the buttons."""
     kept = [b for b in blocks if b.get("block_id") != THANKS_BLOCK]
     thanks = context(phrase("thanks", up=up, down=down), block_id=THANKS_BLOCK)

@@ -6,11 +6,26 @@ folder with their own variants.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from index.models import Answer, Document
 
 from .templates import render
 
 PLATFORM = "console"
+
+
+def most_that_fit(text: Callable[[int], str], total: int, limit: int) -> tuple[int, str]:
+    """The largest ``n <= total`` with ``len(text(n)) <= limit`` (binary search: the length
+    grows with ``n``), and its text; 0 items when even one is too long."""
+    low, high = 0, total
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(text(middle)) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low, text(low)
 
 
 def answer_variables(answer: Answer) -> dict:

@@ -28,9 +28,10 @@ from ..discord.render import (
     safe,
     safe_url,
 )
+from ..render import most_that_fit
 from ..templates import render
 from .content import Digest
-from .render import digest_variables, most_that_fit, shown
+from .render import digest_variables, shown
 
 PLATFORM = "discord"
 FOOTER_LIMIT = 2048

@@ -109,19 +109,6 @@ def shown(variables: dict[str, Any], key: str, count: int) -> dict[str, Any]:
     }
 
 
-def most_that_fit(text: Callable[[int], str], total: int, limit: int) -> tuple[int, str]:
-    """The largest ``n <= total`` with ``len(text(n)) <= limit`` (binary search: the length
-    grows with ``n``), and its text; 0 items when even one is too long."""
-    low, high = 0, total
-    while low < high:
-        middle = (low + high + 1) // 2
-        if len(text(middle)) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    return low, text(low)
-
-
 def console_digest(digest: Digest) -> str:
     """The digest for a terminal (``citebot digest preview``): everything, nothing escaped."""
     return render("console", "digest", **digest_variables(digest, escape=lambda text: text))

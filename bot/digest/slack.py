@@ -15,13 +15,14 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ..render import most_that_fit
 from ..service import AnswerService
 from ..slack.render import MAX_BLOCKS, SECTION_LIMIT, Message, context, notice, section
 from ..slack.render import _safe_url as slack_url  # the answer renderer's own link rules
 from ..slack.text import escape, to_plain
 from ..templates import render
 from .content import Digest
-from .render import digest_variables, most_that_fit, shown
+from .render import digest_variables, shown
 from .schedule import Schedule, ScheduleError, parse_zone
 from .scheduler import DigestRunner, utc_now
 

@@ -19,6 +19,7 @@ from discord.utils import escape_markdown, escape_mentions
 from index.models import Answer, Citation, Document
 from index.sentences import split_text
 
+from ..render import most_that_fit
 from ..templates import render
 
 PLATFORM = "discord"
@@ -239,14 +240,9 @@ def sources_message(documents: list[Document]) -> Rendered:
                 hidden=len(rows) - shown,
             )
 
-        low, high = min(1, len(rows)), len(rows)  # binary search: the most rows that fit
-        while low < high:
-            middle = (low + high + 1) // 2
-            if len(text(middle)) <= limit:
-                low = middle
-            else:
-                high = middle - 1
-        return clip(text(low), limit)
+        shown, _ = most_that_fit(text, len(rows), limit)
+        # At least one row, clipped, rather than a list that shows none.
+        return clip(text(max(shown, min(1, len(rows)))), limit)
 
     embed = discord.Embed(description=listing(DESCRIPTION_LIMIT), colour=ANSWERED_COLOUR)
     return Rendered(plain=listing(CONTENT_LIMIT), embeds=[embed])

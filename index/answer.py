@@ -222,10 +222,9 @@ class Answerer:
         if found:
             return found.text, (found.start, found.end)
         # No typed span: the sentence of the window that best matches the question.
-        question_terms = list(dict.fromkeys(terms(question)))
+        covered = self.retriever.coverage_of(list(dict.fromkeys(terms(question))))
         best_sentence = max(
-            best.sentences,
-            key=lambda i: self.retriever.coverage(question_terms, set(self.retriever.sentence_terms[i])),
+            best.sentences, key=lambda i: covered(set(self.retriever.sentence_terms[i]))
         )
         return self.snapshot.sentence_text(self.snapshot.sentences[best_sentence]), None
 

@@ -141,12 +141,18 @@ class Retriever:
         retriever.index([ts or ["\x00"] for ts in corpus], show_progress=False)
         return retriever
 
-    def coverage(self, query_terms: list[str], present: set[str]) -> float:
-        if not query_terms:
-            return 0.0
+    def coverage_of(self, query_terms: list[str]):
+        """The IDF-weighted share of ``query_terms`` found in a set of terms, as a function: the
+        weights are looked up once per question, not once per window scored."""
         weights = [self.idf.get(t, self._idf_default) for t in query_terms]
-        found = sum(w for t, w in zip(query_terms, weights) if t in present)
-        return found / sum(weights)
+        total = sum(weights)
+
+        def covered(present) -> float:
+            if not query_terms:
+                return 0.0
+            return sum(w for t, w in zip(query_terms, weights) if t in present) / total
+
+        return covered
 
     def _scope(self, collections: frozenset[str] | None):
         """The sentence and passage ids a question may see, as arrays plus the vector indexes'
@@ -229,16 +235,7 @@ class Retriever:
         # Several windows share a paragraph: score each paragraph once.
         passages = {int(self.passage_of[first]) for first, _ in spans}
         passage_dense = {p: float(self.snapshot.passage_vectors[p] @ query) for p in passages}
-        # The question's term weights once per question, not once per window (same sums as
-        # ``coverage``).
-        weights = [self.idf.get(t, self._idf_default) for t in query_terms]
-        total_weight = sum(weights)
-
-        def covered(present) -> float:
-            if not query_terms:
-                return 0.0
-            return sum(w for t, w in zip(query_terms, weights) if t in present) / total_weight
-
+        covered = self.coverage_of(query_terms)
         passage_coverage = {p: covered(self.passage_terms[p]) for p in passages}
         found: list[Candidate] = []
         for first, last in sorted(spans):

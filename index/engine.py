@@ -101,7 +101,6 @@ class CiteIndex:
         self._snapshot: Snapshot | None = None
         self._answerer: Answerer | None = None
         self._lock = threading.RLock()
-        self._version: str | None = None  # the store version the installed snapshot came from
         self._refresh_due = 0.0
         self._refreshing = threading.Lock()
 
@@ -118,20 +117,19 @@ class CiteIndex:
                 return
             self.embedder.warm_up()
             try:
-                version = self.store.version()
                 snapshot = self.store.load()
             except IndexMissingError:
                 if not self.corpus:
                     raise
                 self.add([self.corpus])
                 return
-            self._install(snapshot, version)
+            self._install(snapshot)
 
     @property
     def ready(self) -> bool:
         return self._answerer is not None
 
-    def _install(self, snapshot: Snapshot, version: str | None = None) -> None:
+    def _install(self, snapshot: Snapshot) -> None:
         if snapshot.model != self.embedder.name and snapshot.sentences:
             raise IndexCorruptError(
                 f"The index was built with the embedder {snapshot.model!r} but {self.embedder.name!r} "
@@ -140,13 +138,12 @@ class CiteIndex:
             )
         self._snapshot = snapshot
         self._answerer = Answerer(snapshot, self.embedder)
-        self._version = version if version is not None else self.store.version()
         self._refresh_due = time.monotonic() + REFRESH_SECONDS
 
     def _current(self) -> Snapshot:
         """The latest stored snapshot to build on (called holding the store's write lock): the
         installed one, unless another process has written a newer version since."""
-        if self._snapshot is not None and self.store.version() == self._version:
+        if self._snapshot is not None and self.store.version() == self._snapshot.version:
             return self._snapshot
         try:
             return self.store.load()
@@ -161,16 +158,19 @@ class CiteIndex:
         self._refresh_due = time.monotonic() + REFRESH_SECONDS
         threading.Thread(target=self._refresh, name="citebot-index-refresh", daemon=True).start()
 
+    def _newer_version_stored(self) -> bool:
+        installed = self._snapshot.version if self._snapshot is not None else None
+        return self.store.version() not in (None, installed)
+
     def _refresh(self) -> None:
         try:
-            version = self.store.version()
-            if version is None or version == self._version:
+            if not self._newer_version_stored():
                 return
-            with self._lock:
-                if self.store.version() != self._version:
-                    version = self.store.version()
-                    self._install(self.store.load(), version)
-                    log.info("loaded index version %s written by another process", version)
+            with self._lock:  # an ingest in this process may have installed it meanwhile
+                if self._newer_version_stored():
+                    self._install(self.store.load())
+                    log.info("loaded index version %s written by another process",
+                             self._snapshot.version)
         except Exception:  # a version being replaced as we read it: the next look tries again
             log.warning("could not load the index's newer version", exc_info=True)
         finally:

@@ -48,6 +48,9 @@ class Snapshot:
     # without them the retriever builds its own.
     sentence_index: object | None = field(default=None, repr=False, compare=False)
     passage_index: object | None = field(default=None, repr=False, compare=False)
+    # The store version this snapshot was loaded from or saved as (None until stored), so a
+    # running index can tell whether another process has written a newer one.
+    version: str | None = field(default=None, compare=False)
 
     @classmethod
     def empty(cls, model: str, dimension: int) -> Snapshot:
@@ -110,7 +113,8 @@ class IndexStore:
             raise IndexMissingError(f"No index at {self.root}; {REBUILD_HINT}, or ask a question "
                                     "to build it from the bundled corpus.")
         try:
-            version_dir = self.root / self.pointer.read_text().strip()
+            name = self.pointer.read_text().strip()
+            version_dir = self.root / name
             manifest = json.loads((version_dir / "manifest.json").read_text())
             if manifest.get("format") != FORMAT_VERSION:
                 raise ValueError(f"format {manifest.get('format')!r}, expected {FORMAT_VERSION}")
@@ -147,6 +151,7 @@ class IndexStore:
             passage_vectors=passage_vectors,
             sentence_index=indexes[0],
             passage_index=indexes[1],
+            version=name,
         )
 
     def save(self, snapshot: Snapshot) -> None:
@@ -192,6 +197,7 @@ class IndexStore:
             _fsync(self.root)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        snapshot.version = name
         snapshot.sentence_index = FaissVectors.load(self.root / name / "sentences.faiss")
         snapshot.passage_index = FaissVectors.load(self.root / name / "passages.faiss")
         self._remove_old_versions(keep=name)
@@ -335,6 +341,7 @@ class MilvusIndexStore:
             passage_vectors=MilvusRows(self.client, name, PASSAGE, len(passages), dimension),
             sentence_index=MilvusVectors(self.client, name, SENTENCE, len(sentences)),
             passage_index=MilvusVectors(self.client, name, PASSAGE, len(passages)),
+            version=name,
         )
 
     def save(self, snapshot: Snapshot) -> None:
@@ -373,6 +380,7 @@ class MilvusIndexStore:
             self.client.create_alias(name, self.alias)
         else:
             self.client.alter_alias(name, self.alias)
+        snapshot.version = name
         snapshot.sentence_index = MilvusVectors(self.client, name, SENTENCE, len(snapshot.sentences))
         snapshot.passage_index = MilvusVectors(self.client, name, PASSAGE, len(snapshot.passages))
         self._drop_old_versions(keep={name, previous})

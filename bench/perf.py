@@ -152,7 +152,7 @@ def clear_question_caches(index) -> None:
     spans.answer_type.cache_clear()
     spans._cached_candidates.cache_clear()
     spans._token_terms.cache_clear()
-    retriever = index._answerer.retriever
+    retriever = index.answerer.retriever
     retriever._sum_norms.clear()
     retriever._window_parts.clear()
 
@@ -282,9 +282,9 @@ def measure_indexing(embedder, paths: list[Path], workdir: Path, rounds: int = 2
         index = CiteIndex(workdir / f"home-{embedder.name}-{r}", embedder=embedder)
         seconds = timed_ms(index.add, paths)[0] / 1000
         add_s.append(seconds)
-        units = units_of(index._snapshot)
+        units = units_of(index.snapshot())
         encode_s.append(timed_ms(raw_encode, embedder, units)[0] / 1000)
-    snapshot = index._snapshot
+    snapshot = index.snapshot()
     result = {
         "documents": len(snapshot.documents), "sentences": len(snapshot.sentences),
         "paragraphs": len(snapshot.passages), "units": len(units),
@@ -700,7 +700,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"[{encoder}] indexing throughput", flush=True)
             xquad_index, row["indexing"] = measure_indexing(embedder, paths, work,
                                                             rounds=results["rounds"])
-            vectors = unit_vectors(xquad_index._snapshot)
+            vectors = unit_vectors(xquad_index.snapshot())
             if encoder == "torch":
                 reference = vectors
             row["cosine"] = None

@@ -182,8 +182,8 @@ def run_baseline(kind: str, index, questions, article_of) -> list[Outcome]:
     """Top sentence by one retriever alone; the sentence is the answer."""
     from index.search import terms
 
-    snapshot = index._snapshot
-    retriever = index._answerer.retriever
+    snapshot = index.snapshot()
+    retriever = index.answerer.retriever
     embedder = index.embedder
     outcomes = []
     for q in questions:
@@ -288,7 +288,7 @@ def fit_weights(index, article_of, questions) -> dict:
 
     from index.answer import FEATURES, WEIGHTS_FILE
 
-    answerer = index._answerer
+    answerer = index.answerer
     rows, labels = [], []
     for q in questions:
         if q.split != "tuning" or not q.answerable:
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> dict:
             weights = fit_weights(index, article_of, questions)
             WEIGHTS_FILE.write_text(json.dumps(weights, indent=2) + "\n")
             print(f"wrote {WEIGHTS_FILE}")
-            index._answerer.use_weights(Weights.load())
+            index.answerer.use_weights(Weights.load())
         results = evaluate(index, article_of, questions)
     seconds = time.perf_counter() - started
     command = "python -m bench.quality" + (" --fit" if args.fit else "") + (

@@ -20,7 +20,7 @@ from index.errors import DocumentError
 from index.fetch import fetch_url
 from index.models import Document
 
-from .digest.content import key_points, snapshot_of
+from .digest.content import key_points
 from .service import AnswerService
 from .settings import Settings
 
@@ -193,8 +193,9 @@ class DocumentService:
     def _describe(self, report, source: str) -> Added:
         document = next(d for d in self.index.documents() if d.source == source)
         status = "unchanged" if report.unchanged else "replaced" if report.replaced else "added"
-        points = key_points(snapshot_of(self.index), document.doc_id, count=1)
-        sentences = sum(1 for s in snapshot_of(self.index).sentences if s.doc_id == document.doc_id)
+        snapshot = self.index.snapshot()
+        points = key_points(snapshot, document.doc_id, count=1)
+        sentences = sum(1 for s in snapshot.sentences if s.doc_id == document.doc_id)
         log.info("%s %s in collection %s", status, document.doc_id, document.collection)
         return Added(
             doc_id=document.doc_id,

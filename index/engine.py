@@ -129,6 +129,18 @@ class CiteIndex:
     def ready(self) -> bool:
         return self._answerer is not None
 
+    def snapshot(self) -> Snapshot:
+        """The loaded snapshot (loading it first if need be), for readers such as the digest's
+        key points and the benchmarks; never to be modified."""
+        self.warm_up()
+        return self._snapshot
+
+    @property
+    def answerer(self) -> Answerer:
+        """The answerer over the loaded snapshot (the benchmarks rank and re-weight with it)."""
+        self.warm_up()
+        return self._answerer
+
     def _install(self, snapshot: Snapshot) -> None:
         if snapshot.model != self.embedder.name and snapshot.sentences:
             raise IndexCorruptError(

@@ -18,7 +18,6 @@ from bot.digest.content import (
     build_digest,
     group_questions,
     key_points,
-    snapshot_of,
 )
 from bot.digest.discord import digest_message as discord_message
 from bot.digest.render import console_digest
@@ -66,7 +65,7 @@ def ask(
 
 
 def test_key_points_are_exact_sentences_of_the_article_with_their_paragraph(fake_index):
-    snapshot = snapshot_of(fake_index)
+    snapshot = fake_index.snapshot()
     document = snapshot.documents[ARTICLE]
     points = key_points(snapshot, ARTICLE)
 
@@ -82,7 +81,7 @@ def test_key_points_are_exact_sentences_of_the_article_with_their_paragraph(fake
 
 
 def test_key_points_are_the_central_sentences_and_do_not_repeat_each_other(fake_index):
-    snapshot = snapshot_of(fake_index)
+    snapshot = fake_index.snapshot()
     rows = [i for i, s in enumerate(snapshot.sentences) if s.doc_id == ARTICLE]
     vectors = snapshot.sentence_vectors[rows]
     centroid = vectors.mean(axis=0)
@@ -224,7 +223,7 @@ def test_the_real_model_groups_rephrasings_and_keeps_different_questions_apart(r
         ]
     )
     # With real embeddings the article's lede is among its key points.
-    snapshot = snapshot_of(real_index)
+    snapshot = real_index.snapshot()
     points = key_points(snapshot, ARTICLE)
     assert points[0].paragraph == 1 and points[0].text.startswith("China's president Xi Jinping")
 

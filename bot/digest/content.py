@@ -83,16 +83,6 @@ class Digest:
         return not self.documents and self.asked == 0
 
 
-def snapshot_of(index: CiteIndex) -> Snapshot:
-    # CiteIndex exposes no public accessor for its loaded vectors, and index/ is not ours to
-    # change; the snapshot is read, never modified.
-    index.warm_up()
-    snapshot = index._snapshot
-    if snapshot is None:  # warm_up always installs one; guard against a future lazy index
-        raise RuntimeError("the index has no loaded snapshot")
-    return snapshot
-
-
 # --- key points ----------------------------------------------------------------------------------
 
 
@@ -259,7 +249,7 @@ def build_digest(
     collections it sees. Blocking: run it in a thread from async code."""
     until = until.astimezone(timezone.utc)
     since = since or window_start(state, platform, channel, until)
-    snapshot = snapshot_of(index)
+    snapshot = index.snapshot()
     collections = None
     if platform is not None and channel is not None:
         collections = set(state.channel_collections(platform, channel) or [DEFAULT_COLLECTION])

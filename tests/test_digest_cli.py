@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.digest.content import key_points, snapshot_of
+from bot.digest.content import key_points
 from bot.digest.render import long_date
 from bot.settings import get_settings
 from bot.state import QuestionRecord, StateStore, default_database_url
@@ -54,7 +54,7 @@ def test_preview_prints_todays_digest_with_the_articles_key_points(run, isolated
     assert "Xi Jinping pushes Central Asian defence co-operation plan" in result.output
 
     index = CiteIndex(isolated_home, embedder=HashingEmbedder(), corpus=CORPUS)
-    points = key_points(snapshot_of(index), ARTICLE)
+    points = key_points(index.snapshot(), ARTICLE)
     assert 3 <= len(points) <= 5
     for point in points:
         assert f"{point.text}" in result.output

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.digest.content import key_points, snapshot_of
+from bot.digest.content import key_points
 from bot.digest.scheduler import DigestScheduler
 from bot.service import AnswerService
 from bot.settings import Settings
@@ -221,7 +221,7 @@ async def test_the_digest_is_posted_at_the_configured_time_with_exact_key_points
     assert post["channel"] == "C1" and validate_blocks(post["blocks"]) == []
     assert post["blocks"][0]["text"]["text"] == "📰 CiteBot digest · Wednesday 1 July 2026"
     shown = texts(post)
-    snapshot = snapshot_of(fake_index)
+    snapshot = fake_index.snapshot()
     for point in key_points(
         snapshot, ARTICLE
     ):  # each exactly as in the article, then its paragraph

@@ -170,7 +170,7 @@ def test_a_link_that_grows_past_the_limit_when_encoded_is_left_out_not_cut():
     message = render.answer_message(Answer("q?", True, "x", [_citation(url=url)]), 1)
     wire = str(message)
     assert "example.com" not in wire and "Title" in wire
-    assert render._safe_url("https://example.com/" + "\x80" * 300) is not None  # 1,820 encoded
+    assert render.safe_url("https://example.com/" + "\x80" * 300) is not None  # 1,820 encoded
 
 
 def test_with_thanks_replaces_the_previous_thanks_line():

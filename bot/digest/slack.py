@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ..render import most_that_fit
 from ..service import AnswerService
 from ..slack.render import MAX_BLOCKS, SECTION_LIMIT, Message, context, notice, section
-from ..slack.render import _safe_url as slack_url  # the answer renderer's own link rules
+from ..slack.render import safe_url as slack_url  # the answer renderer's own link rules
 from ..slack.text import escape, to_plain
 from ..templates import render
 from .content import Digest

@@ -48,7 +48,7 @@ def added_message(added: Added) -> Message:
         "doc_added",
         status=added.status,
         title=escape(cut_words(added.title, render.TITLE_LIMIT)),
-        url=render._safe_url(added.url),
+        url=render.safe_url(added.url),
         doc_id=escape(added.doc_id),
         collection=escape(added.collection),
         passages=added.passages,
@@ -85,14 +85,14 @@ class DocumentListeners:
         await ack()
         channel, user = command["channel_id"], command["user_id"]
         url = command.get("response_url")
-        if not await self.listeners._is_admin(client, user):
+        if not await self.listeners.is_admin(client, user):
             log.info("refused /add in %s: not an admin", channel)
-            await self.listeners._respond(url, render.template_notice("doc_not_admin"))
+            await self.listeners.respond(url, render.template_notice("doc_not_admin"))
             return
         try:
             request = parse_add(command.get("text", ""))
         except DocumentRefused as exc:
-            await self.listeners._respond(url, refused_message(exc))
+            await self.listeners.respond(url, refused_message(exc))
             return
         if request.url is not None:
             work = self.documents.add_url(
@@ -103,10 +103,10 @@ class DocumentListeners:
         try:
             files = await self._latest_files(client, channel, user)
         except _CannotReadHistory:
-            await self.listeners._respond(url, render.template_notice("doc_not_in_channel"))
+            await self.listeners.respond(url, render.template_notice("doc_not_in_channel"))
             return
         if files is None:
-            await self.listeners._respond(url, render.template_notice("doc_no_file"))
+            await self.listeners.respond(url, render.template_notice("doc_no_file"))
             return
         for file in files:
             await self._add_file(client, url, channel, file, request.collection)
@@ -115,13 +115,13 @@ class DocumentListeners:
         await ack()
         channel, user = shortcut["channel"]["id"], shortcut["user"]["id"]
         url = shortcut.get("response_url")
-        if not await self.listeners._is_admin(client, user):
+        if not await self.listeners.is_admin(client, user):
             log.info("refused Add to CiteBot in %s: not an admin", channel)
-            await self.listeners._respond(url, render.template_notice("doc_not_admin"))
+            await self.listeners.respond(url, render.template_notice("doc_not_admin"))
             return
         files = (shortcut.get("message") or {}).get("files") or []
         if not files:
-            await self.listeners._respond(url, render.template_notice("doc_no_file"))
+            await self.listeners.respond(url, render.template_notice("doc_no_file"))
             return
         for file in files:
             await self._add_file(client, url, channel, file, None)
@@ -192,7 +192,7 @@ class DocumentListeners:
         done, _ = await asyncio.wait({task}, timeout=WORKING_NOTICE_AFTER)
         working = not done
         if working:
-            await self.listeners._respond(url, render.template_notice("doc_working", what=what))
+            await self.listeners.respond(url, render.template_notice("doc_working", what=what))
         try:
             message = added_message(await task)
         except DocumentRefused as exc:
@@ -200,7 +200,7 @@ class DocumentListeners:
         except Exception:
             log.exception("adding a document from Slack failed")
             message = render.template_notice("error")
-        await self.listeners._respond(url, message, replace_original=True if working else None)
+        await self.listeners.respond(url, message, replace_original=True if working else None)
 
     # --- /forget and /collection -------------------------------------------------------------
 
@@ -208,16 +208,16 @@ class DocumentListeners:
         await ack()
         channel, user = command["channel_id"], command["user_id"]
         url = command.get("response_url")
-        if not await self.listeners._is_admin(client, user):
+        if not await self.listeners.is_admin(client, user):
             log.info("refused /forget in %s: not an admin", channel)
-            await self.listeners._respond(url, render.template_notice("doc_not_admin"))
+            await self.listeners.respond(url, render.template_notice("doc_not_admin"))
             return
         try:
             removed = await self.documents.forget(PLATFORM, channel, command.get("text", ""))
         except DocumentRefused as exc:
-            await self.listeners._respond(url, refused_message(exc))
+            await self.listeners.respond(url, refused_message(exc))
             return
-        await self.listeners._respond(
+        await self.listeners.respond(
             url,
             render.template_notice(
                 "doc_forgotten",
@@ -244,7 +244,7 @@ class DocumentListeners:
     async def _show_collections(self, url: str | None, channel: str, is_dm: bool) -> None:
         bound = [] if is_dm else await self.documents.bound(PLATFORM, channel)
         visible = await self.documents.visible(PLATFORM, channel)
-        await self.listeners._respond(
+        await self.listeners.respond(
             url,
             render.template_notice(
                 "collection_status", is_dm=is_dm, bound=bound, visible=visible
@@ -254,11 +254,11 @@ class DocumentListeners:
     async def _use(self, client: AsyncWebClient, command: dict, names_text: str, is_dm: bool) -> None:
         channel, user, url = command["channel_id"], command["user_id"], command.get("response_url")
         if is_dm:
-            await self.listeners._respond(url, render.template_notice("collection_dm"))
+            await self.listeners.respond(url, render.template_notice("collection_dm"))
             return
-        if not await self.listeners._is_admin(client, user):
+        if not await self.listeners.is_admin(client, user):
             log.info("refused /collection use in %s: not an admin", channel)
-            await self.listeners._respond(url, render.template_notice("doc_not_admin"))
+            await self.listeners.respond(url, render.template_notice("doc_not_admin"))
             return
         try:
             # One workspace per Slack install: its admins may use any of its collections.
@@ -266,13 +266,13 @@ class DocumentListeners:
                 PLATFORM, channel, parse_collection_names(names_text)
             )
         except DocumentRefused as exc:
-            await self.listeners._respond(url, refused_message(exc))
+            await self.listeners.respond(url, refused_message(exc))
             return
         except Exception:
             log.exception("could not bind %s to collections", channel)
-            await self.listeners._respond(url, render.template_notice("error"))
+            await self.listeners.respond(url, render.template_notice("error"))
             return
-        await self.listeners._respond(url, render.template_notice("collection_set", names=names))
+        await self.listeners.respond(url, render.template_notice("collection_set", names=names))
 
 
 def _is_slack_host(link: str, api_url: str) -> bool:

@@ -136,7 +136,7 @@ class Listeners:
         question = Question(PLATFORM, command["channel_id"], command["user_id"], to_plain(text))
         message, answered = await self._compose(question, asked=text)
         visibility = "in_channel" if share and answered else "ephemeral"
-        await self._respond(command.get("response_url"), message, response_type=visibility)
+        await self.respond(command.get("response_url"), message, response_type=visibility)
 
     async def on_sources(self, ack: Callable, command: dict) -> None:
         await ack()
@@ -148,7 +148,7 @@ class Listeners:
         except Exception:
             log.exception("could not list the documents for /sources")
             message = render.template_notice("error")
-        await self._respond(command.get("response_url"), message)
+        await self.respond(command.get("response_url"), message)
 
     async def on_citebot(self, ack: Callable, command: dict, client: AsyncWebClient) -> None:
         words = (command.get("text") or "").split()
@@ -167,32 +167,32 @@ class Listeners:
         channel, user, url = command["channel_id"], command["user_id"], command.get("response_url")
         if setting not in ("on", "off"):
             enabled = await self._store(self.state.answer_all, PLATFORM, channel, default=False)
-            await self._respond(url, render.template_notice("answer_all_status", enabled=enabled))
+            await self.respond(url, render.template_notice("answer_all_status", enabled=enabled))
             return
         if channel.startswith("D"):
-            await self._respond(url, render.template_notice("answer_all", enabled=True, is_dm=True))
+            await self.respond(url, render.template_notice("answer_all", enabled=True, is_dm=True))
             return
-        if not await self._is_admin(client, user):
+        if not await self.is_admin(client, user):
             log.info("refused answer-all %s in %s: not an admin", setting, channel)
-            await self._respond(url, render.template_notice("not_admin"))
+            await self.respond(url, render.template_notice("not_admin"))
             return
         try:
             await asyncio.to_thread(self.state.set_answer_all, PLATFORM, channel, setting == "on")
         except Exception:
             log.exception("could not store answer-all for %s", channel)
-            await self._respond(url, render.template_notice("error"))
+            await self.respond(url, render.template_notice("error"))
             return
         log.info("answer-all %s in %s", setting, channel)
-        await self._respond(
+        await self.respond(
             url, render.template_notice("answer_all", enabled=setting == "on", is_dm=False)
         )
 
     async def on_digest(self, ack: Callable, command: dict, client: AsyncWebClient) -> None:
         # Acknowledged at once: a preview builds the digest, which can outlast Slack's 3 s.
         await ack()
-        await DigestCommand(self.service, self._is_admin, self._respond).handle(command, client)
+        await DigestCommand(self.service, self.is_admin, self.respond).handle(command, client)
 
-    async def _is_admin(self, client: AsyncWebClient, user: str) -> bool:
+    async def is_admin(self, client: AsyncWebClient, user: str) -> bool:
         if user in self.admin_ids:
             return True
         try:
@@ -214,7 +214,7 @@ class Listeners:
         raw = strip_mention(selected.get("text") or "", context.bot_user_id)
         text = to_plain(raw).strip()
         if not text:
-            await self._respond(url, render.template_notice("no_text"))
+            await self.respond(url, render.template_notice("no_text"))
             return
         root = _thread_root(selected)
         thread = root or selected.get("ts")
@@ -224,11 +224,11 @@ class Listeners:
         if error in NO_ACCESS:
             # Still answer the person who asked, privately, and say how to get it in the thread.
             note = render.context(render.phrase("not_in_channel"))
-            await self._respond(
+            await self.respond(
                 url, {**message, "blocks": (message["blocks"] + [note])[: render.MAX_BLOCKS]}
             )
         elif error is not None:
-            await self._respond(url, render.template_notice("error"))
+            await self.respond(url, render.template_notice("error"))
 
     async def on_vote(
         self, ack: Callable, body: dict, action: dict, client: AsyncWebClient
@@ -243,7 +243,7 @@ class Listeners:
             question_id = None
         if question_id is None or not await self.service.vote(question_id, user, vote):
             log.warning("vote on an unknown answer %r", action.get("value"))
-            await self._respond(url, render.template_notice("vote_failed"), replace_original=False)
+            await self.respond(url, render.template_notice("vote_failed"), replace_original=False)
             return
         # While the store is down the vote is kept for later, but there is no tally to show.
         up, down = await self._store(self.state.votes, question_id, default=(None, None))
@@ -263,7 +263,7 @@ class Listeners:
                     "could not update the answer after a vote: %s", exc.response.get("error")
                 )
         # An ephemeral answer (or one we may not edit) gets the thank-you privately instead.
-        await self._respond(
+        await self.respond(
             url, render.template_notice("thanks", up=up, down=down), replace_original=False
         )
 
@@ -328,7 +328,7 @@ class Listeners:
                 log.exception("could not post the apology to %s either", channel)
         return error
 
-    async def _respond(
+    async def respond(
         self,
         url: str | None,
         message: Message,

@@ -91,7 +91,7 @@ def fit(build: Callable[[str], str], raw: str, limit: int, cut: Callable[[str, i
         budget = max(min(len(piece) - 1, budget * limit // len(result)), 1)
 
 
-def _safe_url(url: str | None) -> str | None:
+def safe_url(url: str | None) -> str | None:
     # Only web links become clickable; a local file path would be a dead link in Slack.
     if not url or not url.lower().startswith(("http://", "https://")):
         return None
@@ -174,7 +174,7 @@ def answer_message(answer: Answer, question_id: int | None, *, asked: str | None
                 fit(lambda q: phrase("quote", quote=q), best.display_quote(), SECTION_LIMIT, cut_sentences)
             )
         )
-        source = phrase("source", title=title, paragraph=paragraph, url=_safe_url(best.url))
+        source = phrase("source", title=title, paragraph=paragraph, url=safe_url(best.url))
         blocks.append(context(source[:SECTION_LIMIT]))
     if question_id is not None:
         blocks.append(feedback_buttons(question_id))
@@ -218,7 +218,7 @@ def sources_message(documents: Iterable[Document]) -> Message:
     rows = [
         {
             "title": escape(cut_words(d.title, TITLE_LIMIT)),
-            "url": _safe_url(d.url),
+            "url": safe_url(d.url),
             "paragraphs": len(d.paragraphs),
             "author": escape(d.metadata.get("author", "")),
             "doc_id": escape(d.doc_id),  # what /forget takes

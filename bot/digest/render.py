@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from ..templates import render
 from .content import Digest, NewDocument, QuestionGroup
+from .schedule import Schedule
 
 QUESTION_LIMIT = 200
 ANSWER_LIMIT = 300
@@ -112,3 +113,18 @@ def shown(variables: dict[str, Any], key: str, count: int) -> dict[str, Any]:
 def console_digest(digest: Digest) -> str:
     """The digest for a terminal (``citebot digest preview``): everything, nothing escaped."""
     return render("console", "digest", **digest_variables(digest, escape=lambda text: text))
+
+
+def status_variables(settings, now: datetime, when: Callable[[datetime, str], str]) -> dict[str, Any]:
+    """The ``digest_status`` template's variables for a channel's digest settings (None: never
+    set); ``when(moment, timezone)`` writes the next run the platform's way."""
+    variables: dict[str, Any] = {"configured": settings is not None, "enabled": False}
+    if settings is not None and settings.enabled:
+        schedule = Schedule.parse(settings.at_time, settings.timezone)
+        variables.update(
+            enabled=True,
+            schedule=schedule.describe(),
+            post_empty=settings.post_empty,
+            next_run=when(schedule.next_run(now), settings.timezone),
+        )
+    return variables

@@ -22,7 +22,7 @@ from ..slack.render import safe_url as slack_url  # the answer renderer's own li
 from ..slack.text import escape, to_plain
 from ..templates import render
 from .content import Digest
-from .render import digest_variables, shown
+from .render import digest_variables, shown, status_variables
 from .schedule import Schedule, ScheduleError, parse_zone
 from .scheduler import DigestRunner, utc_now
 
@@ -169,15 +169,7 @@ class DigestCommand:
 
     async def status(self, channel: str) -> Message:
         settings = await asyncio.to_thread(self.state.digest_settings, PLATFORM, channel)
-        variables: dict[str, Any] = {"configured": settings is not None, "enabled": False}
-        if settings is not None and settings.enabled:
-            schedule = Schedule.parse(settings.at_time, settings.timezone)
-            variables.update(
-                enabled=True,
-                schedule=schedule.describe(),
-                post_empty=settings.post_empty,
-                next_run=slack_date(schedule.next_run(self.clock()), settings.timezone),
-            )
+        variables = status_variables(settings, self.clock(), slack_date)
         return notice(phrase("digest_status", **variables))
 
     async def switch_on(

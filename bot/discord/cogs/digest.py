@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from ...digest.discord import DiscordPoster, digest_message, discord_time
+from ...digest.render import status_variables
 from ...digest.schedule import Schedule, ScheduleError, zone_names
 from ...digest.scheduler import DigestRunner, DigestScheduler, utc_now
 from ...templates import render as render_template
@@ -69,15 +70,10 @@ class Digest(
         settings = await asyncio.to_thread(
             self.bot.service.state.digest_settings, PLATFORM, str(interaction.channel_id)
         )
-        variables = {"configured": settings is not None, "enabled": False}
-        if settings is not None and settings.enabled:
-            schedule = Schedule.parse(settings.at_time, settings.timezone)
-            variables.update(
-                enabled=True,
-                schedule=schedule.describe(),
-                post_empty=settings.post_empty,
-                next_run=discord_time(schedule.next_run(self.clock())),
-            )
+        # Discord shows a timestamp in each reader's own zone, so the digest's zone is not needed.
+        variables = status_variables(
+            settings, self.clock(), lambda moment, _zone: discord_time(moment)
+        )
         await sending.send_response(
             interaction, render.template_notice("digest_status", **variables), ephemeral=True
         )

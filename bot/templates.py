@@ -6,6 +6,7 @@ variable the code did not pass raises :class:`TemplateError` naming it, instead 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -18,9 +19,21 @@ class TemplateError(Exception):
     pass
 
 
+_ESCAPED_BRACKET = re.compile(r"\\([\[\]])")
+_FULLWIDTH_BRACKETS = str.maketrans({"[": "\uff3b", "]": "\uff3d"})
+
+
+def link_label(text: str) -> str:
+    """Already escaped text made fit to sit inside a masked link ``[label](url)``: its brackets
+    become fullwidth ones. Discord's link rule (simple-markdown's) finds where a label ends by
+    counting brackets and ignores backslashes, so an escaped "\\](https://x)" in a title would still
+    end the label early and hand the link to the URL after it."""
+    return _ESCAPED_BRACKET.sub(r"\1", text).translate(_FULLWIDTH_BRACKETS)
+
+
 @lru_cache(maxsize=None)
 def _environment(root: str) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    environment = SandboxedEnvironment(
         loader=FileSystemLoader(root),
         undefined=StrictUndefined,
         autoescape=False,
@@ -28,6 +41,8 @@ def _environment(root: str) -> SandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
+    environment.filters["link_label"] = link_label
+    return environment
 
 
 def prompts_root() -> str:

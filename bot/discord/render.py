@@ -77,7 +77,20 @@ def safe(text: str) -> str:
     ``allowed_mentions`` already stops pings; this also stops the mention *text* from rendering
     as a highlighted mention and stops a quote's ``*`` or ``>`` from restyling the message.
     """
-    return no_mentions(escape_markdown(text))
+    return no_mentions(_no_link_syntax(escape_markdown(text)))
+
+
+# escape_markdown's link pattern is greedy: "[a](x) and [b](y)" is one match, so only the first
+# "[" gets a backslash and "[b](y)" stays a live link; it also leaves URLs untouched, brackets
+# included. So every bracket not already escaped (an even run of backslashes before it) gets one.
+# That is not enough on its own: Discord's link rule ignores backslashes when it looks for the
+# "](" that ends a label, so one of ours ("[title](url)") could run on to a "\](evil)" in the
+# text after it. A "(" right after a "]" is escaped too, which leaves no "](" but ours.
+_UNESCAPED_BRACKET = re.compile(r"(?<!\\)((?:\\\\)*)([\[\]])")
+
+
+def _no_link_syntax(text: str) -> str:
+    return _UNESCAPED_BRACKET.sub(r"\1\\\2", text).replace("](", "]\\(")
 
 
 # escape_mentions only breaks ids of 17-20 digits, but Discord renders <@123> as a mention too.

@@ -42,6 +42,27 @@ STATE_DROPPED = Counter(
     "Records given up because the state store stayed unreachable past the in-memory bound.",
 )
 
+LLM_ANSWERED = Counter(
+    "citebot_llm_answered",
+    "Questions whose shown reply came from the language model (CITEBOT_LLM_URL): a checked "
+    "answer, or its finding that the documents do not say.",
+    ["platform"],
+)
+LLM_REJECTED = Counter(
+    "citebot_llm_rejected",
+    "Language model answers not shown (the reader answered instead), by reason: timeout, "
+    "error, unparseable, unsupported_claim, ... (index.llm_reader.REASONS).",
+    ["platform", "reason"],
+)
+
+
+def observe_reader(platform: str, reader: str, llm_rejected: str | None) -> None:
+    """Count what a language model, when one is configured, contributed to one answer."""
+    if llm_rejected:
+        LLM_REJECTED.labels(platform, llm_rejected).inc()
+    elif reader == "llm":
+        LLM_ANSWERED.labels(platform).inc()
+
 
 def observe_question(platform: str, outcome: str, seconds: float) -> None:
     """Count one question. ``outcome`` is answered, refused, invalid, rate_limited or error."""

@@ -124,6 +124,7 @@ class AnswerService:
             async with self._turn(question.platform, question.user):
                 reply = await self._answer(question)
             outcome = "answered" if reply.answer.answered else "refused"
+            metrics.observe_reader(question.platform, reply.answer.reader, reply.answer.llm_rejected)
             return reply
         except QuestionError:
             outcome = "invalid"

@@ -4,6 +4,7 @@ where the question came from."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING
@@ -27,6 +28,10 @@ PLATFORM = "discord"
 MENU_NAME = "Ask CiteBot"
 MAX_QUESTION = 2000  # the index refuses longer questions; Discord enforces this on the option
 _USER_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)
+# An answer quicker than this needs no typing indicator; a slower one renews it before Discord's
+# lapses (about 10 s).
+TYPING_AFTER = 0.5
+TYPING_EVERY = 8.0
 
 
 class Ask(commands.Cog):
@@ -77,7 +82,7 @@ class Ask(commands.Cog):
         if question is None:
             return
         if question.text:
-            rendered = await self.answer(question)
+            rendered = await self.answer_typing(message.channel, question)
         elif (
             message.guild is not None
             and not self.bot.intents.message_content
@@ -102,6 +107,28 @@ class Ask(commands.Cog):
         except Exception:
             log.exception("could not answer a question in channel %s", question.channel)
             return render.apology()
+
+    async def answer_typing(self, channel: discord.abc.Messageable, question: Question
+                            ) -> render.Rendered:
+        """:meth:`answer`, with "CiteBot is typing…" shown while it takes more than a moment (a
+        language model may take seconds; a slash command shows "thinking" instead)."""
+        typing = asyncio.create_task(self._keep_typing(channel))
+        try:
+            return await self.answer(question)
+        finally:
+            typing.cancel()
+
+    @staticmethod
+    async def _keep_typing(channel: discord.abc.Messageable) -> None:
+        await asyncio.sleep(TYPING_AFTER)
+        while True:
+            try:
+                await channel.typing()  # one indicator, which Discord shows for about 10 s
+            except discord.Forbidden:
+                return  # not allowed here: the answer still goes out
+            except discord.HTTPException:
+                pass
+            await asyncio.sleep(TYPING_EVERY)
 
     def question_from(
         self, interaction: discord.Interaction, text: str, *, thread: str

@@ -261,7 +261,8 @@ def collection_unbind(name: str, platform: str, channel: str) -> None:
 @click.pass_context
 def serve(ctx: click.Context) -> None:
     """Run CiteBot: every configured platform, the digest and the HTTP server (/healthz,
-    /metrics) in one process. `serve slack` or `serve discord` runs just that platform."""
+    /metrics) in one process. `serve slack` or `serve discord` is the same with just that
+    platform."""
     if ctx.invoked_subcommand is None:
         from .serve import run
         from .settings import get_settings
@@ -271,20 +272,21 @@ def serve(ctx: click.Context) -> None:
 
 @serve.command("slack")
 def serve_slack() -> None:
-    """Answer in Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP on /slack/events)."""
+    """`citebot serve` with Slack alone (Socket Mode with SLACK_APP_TOKEN, else HTTP on
+    /slack/events), whatever else is configured."""
+    from .serve import run
     from .settings import get_settings
-    from .slack.app import run
 
-    run(get_settings())
+    run(get_settings(), only="slack")
 
 
 @serve.command("discord")
 def serve_discord() -> None:
-    """Answer in Discord (needs DISCORD_TOKEN)."""
-    from .discord.bot import run
+    """`citebot serve` with Discord alone (needs DISCORD_TOKEN), whatever else is configured."""
+    from .serve import run
     from .settings import get_settings
 
-    run(get_settings())
+    run(get_settings(), only="discord")
 
 
 @main.group("config")
@@ -368,16 +370,32 @@ def digest_send(platform: str, channel: str) -> None:
     """Post the digest to a channel now; the next scheduled one covers what comes after it."""
     import asyncio
 
-    from .digest.tools import send
     from .settings import get_settings
 
     try:
-        result = asyncio.run(send(get_settings(), platform, channel))
+        result = asyncio.run(_send_digest(get_settings(), platform, channel))
     except Exception as exc:  # a missing token or an unreachable platform: one line, not a trace
         _fail(f"could not post the digest: {exc}")
     if result.status != "posted":
         _fail(f"could not post the digest to {platform} {channel} (see the log above)")
     click.echo(f"posted the digest to {platform} {channel} (message {result.message})")
+
+
+async def _send_digest(settings, platform: str, channel: str):
+    # The CLI, like `citebot serve`, is where a platform's poster is built and handed over:
+    # bot/digest/ knows no platform.
+    from .digest.tools import check_token, send
+
+    check_token(settings, platform)
+    if platform == "slack":
+        from .slack.clients import web_client
+        from .slack.digest import SlackPoster
+
+        return await send(settings, SlackPoster(web_client(settings)), channel)
+    from .discord.digest import DiscordPoster, rest_client
+
+    async with rest_client(settings) as client:
+        return await send(settings, DiscordPoster(client), channel)
 
 
 @digest_group.command("list")

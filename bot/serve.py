@@ -1,9 +1,11 @@
-"""``citebot serve``: everything CiteBot runs, in one process.
+"""``citebot serve`` (and ``citebot serve slack|discord``): everything CiteBot runs, in one process.
 
-One HTTP server on CITEBOT_PORT carries ``/healthz``, ``/metrics`` and, in Slack's HTTP mode,
-``/slack/events``. Beside it run the components: each chat platform whose credentials are set
-(Slack, Discord, both or neither), the digest scheduler when ``bot.digest.scheduler`` provides
-one, and the retention sweep. They start in order and stop in reverse.
+This is the only way CiteBot runs: one logging set-up, one signal handling and drain, one
+``/healthz``. One HTTP server on CITEBOT_PORT carries ``/healthz``, ``/metrics`` and, in Slack's
+HTTP mode, ``/slack/events``. Beside it run the components: each chat platform whose credentials
+are set (Slack, Discord, both or neither — or just the one named, ``serve slack``), the digest
+scheduler with each platform's poster, and the retention sweep. They start in order and stop in
+reverse.
 
 Start-up: settings are checked before anything opens; the port opens at once (``/healthz`` says
 503), the index loads, then the platforms connect and ``/healthz`` turns 200.
@@ -22,7 +24,7 @@ import inspect
 import logging
 import signal
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +33,9 @@ from .service import AnswerService
 from .settings import Settings, masked_database_url
 from .state import utcnow
 from .web import make_web_app, start_web_app
+
+if TYPE_CHECKING:
+    from .digest.scheduler import Poster
 
 log = logging.getLogger("citebot.serve")
 
@@ -76,18 +81,55 @@ def discord_wanted(settings: Settings) -> bool:
     return bool(settings.discord_token and settings.discord_token.get_secret_value().strip())
 
 
-class SlackPlatform(Component):
-    name = "slack"
+PLATFORMS = ("slack", "discord")
 
-    def __init__(self, settings: Settings, service: AnswerService, web_app: web.Application):
-        from .slack.app import build_app, check_settings
+
+def platforms_to_run(settings: Settings, only: str | None = None) -> list[str]:
+    """``only`` names the one platform to run (it must then be fully set up); without it, every
+    platform with a credential set."""
+    if only is not None:
+        if only not in PLATFORMS:
+            raise ValueError(f"unknown platform {only!r}: one of {', '.join(PLATFORMS)}")
+        return [only]
+    wanted = {"slack": slack_wanted, "discord": discord_wanted}
+    return [name for name in PLATFORMS if wanted[name](settings)]
+
+
+def check_platforms(settings: Settings, names: list[str]) -> None:
+    """Raise :class:`StartupError` naming the variable a chosen platform still needs; nothing is
+    opened, so a wrong setting costs no index load."""
+    if "slack" in names:
+        from .slack.app import check_settings
         from .slack.clients import SlackSettingsError
-        from .slack.http import add_slack_routes
 
         try:
             check_settings(settings)
         except SlackSettingsError as exc:
             raise StartupError(str(exc)) from None
+    if "discord" in names:
+        from .discord.bot import SetupError, bot_token
+
+        try:
+            bot_token(settings)
+        except SetupError as exc:
+            raise StartupError(exc.message) from None
+
+
+class PlatformComponent(Component):
+    """A chat platform: it also builds the poster the digest scheduler posts through."""
+
+    def digest_poster(self) -> Poster:
+        raise NotImplementedError
+
+
+class SlackPlatform(PlatformComponent):
+    name = "slack"
+
+    def __init__(self, settings: Settings, service: AnswerService, web_app: web.Application):
+        from .slack.app import build_app
+        from .slack.http import add_slack_routes
+
+        check_platforms(settings, ["slack"])
         self.settings = settings
         self.mode = settings.effective_slack_mode
         self.app = build_app(settings, service)
@@ -119,17 +161,20 @@ class SlackPlatform(Component):
     def describe(self) -> str:
         return "slack (Socket Mode)" if self.mode == "socket" else "slack (HTTP, /slack/events)"
 
+    def digest_poster(self) -> Poster:
+        from .slack.digest import SlackPoster
 
-class DiscordPlatform(Component):
+        return SlackPoster(self.app.client)
+
+
+class DiscordPlatform(PlatformComponent):
     name = "discord"
 
     def __init__(self, settings: Settings, service: AnswerService):
-        from .discord.bot import CiteBot, SetupError, _token
+        from .discord.bot import CiteBot, bot_token
 
-        try:
-            self.token = _token(settings)
-        except SetupError as exc:
-            raise StartupError(exc.message) from None
+        check_platforms(settings, ["discord"])
+        self.token = bot_token(settings)
         self.settings = settings
         self.bot = CiteBot(service, settings=settings)
         self._endpoints = contextlib.ExitStack()
@@ -170,6 +215,11 @@ class DiscordPlatform(Component):
 
     def ready(self) -> bool:
         return self.bot.is_ready()
+
+    def digest_poster(self) -> Poster:
+        from .discord.digest import DiscordPoster
+
+        return DiscordPoster(self.bot)
 
 
 # --- background services -------------------------------------------------------------------------
@@ -240,26 +290,17 @@ async def _maybe_await(value: Any) -> None:
 
 
 def digest_component(
-    settings: Settings, service: AnswerService, platforms: dict[str, Component]
+    settings: Settings, service: AnswerService, platforms: dict[str, PlatformComponent]
 ) -> Component | None:
-    """The hook for the digest scheduler: ``bot.digest.scheduler.DigestScheduler``, built as
-    ``DigestScheduler(settings=..., service=..., platforms=...)`` (``platforms`` maps "slack" to
-    the bolt app and "discord" to the bot, for whichever run) with ``start()`` and ``stop()``,
-    plain or async. Absent module: no digests, nothing else changes."""
+    """The digest scheduler, handed each running platform's poster (built by the platform's own
+    adapter, so bot/digest/ knows no platform)."""
     if service.state is None or not platforms:  # built from stored questions, posted to a platform
         return None
-    try:
-        from .digest.scheduler import DigestScheduler  # type: ignore[import-not-found]
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("bot.digest", "bot.digest.scheduler"):
-            raise  # the module exists but is broken: say so rather than run without digests
-        return None
-    handles = {
-        name: getattr(platform, "app", None) or getattr(platform, "bot", None)
-        for name, platform in platforms.items()
-    }
+    from .digest.scheduler import DigestScheduler
+
+    posters = {name: platform.digest_poster() for name, platform in platforms.items()}
     return Background(
-        "digest", DigestScheduler(settings=settings, service=service, platforms=handles)
+        "digest", DigestScheduler(settings=settings, service=service, platforms=posters)
     )
 
 
@@ -348,16 +389,20 @@ def config_report() -> tuple[list[str], list[str]]:
 async def serve(
     settings: Settings,
     *,
+    only: str | None = None,
     service: AnswerService | None = None,
     stop: asyncio.Event | None = None,
     extra: list[Component] | None = None,
 ) -> None:
     """Serve until ``stop`` is set or SIGTERM/SIGINT arrives, then shut down gracefully.
+    ``only`` ("slack" or "discord") runs that platform alone, whatever else is configured.
 
     Raises :class:`StartupError` (one line naming the setting) when serving cannot start.
     """
     from .runtime import open_service
 
+    names = platforms_to_run(settings, only)
+    check_platforms(settings, names)
     stop = stop or asyncio.Event()
     owned = service is None
     if service is None:
@@ -369,14 +414,18 @@ async def serve(
                 f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]} (check CITEBOT_DATABASE_URL)"
             ) from None
     try:
-        await _serve(settings, service, stop, extra or [])
+        await _serve(settings, service, names, stop, extra or [])
     finally:
         if owned and service.state is not None:
             service.state.close()
 
 
 async def _serve(
-    settings: Settings, service: AnswerService, stop: asyncio.Event, extra: list[Component]
+    settings: Settings,
+    service: AnswerService,
+    names: list[str],
+    stop: asyncio.Event,
+    extra: list[Component],
 ) -> None:
     stopping = False
     components: list[Component] = []
@@ -391,10 +440,10 @@ async def _serve(
 
     web_app = make_web_app(ready)
     web_app.middlewares.append(_refuse_when_stopping(service))
-    platforms: dict[str, Component] = {}
-    if slack_wanted(settings):
+    platforms: dict[str, PlatformComponent] = {}
+    if "slack" in names:
         platforms["slack"] = SlackPlatform(settings, service, web_app)
-    if discord_wanted(settings):
+    if "discord" in names:
         platforms["discord"] = DiscordPlatform(settings, service)
     components.extend(platforms.values())
     digest = digest_component(settings, service, platforms)
@@ -484,7 +533,9 @@ async def _first_of(tasks: list[asyncio.Task], stop: asyncio.Event) -> asyncio.T
     return next((t for t in done if t is not stopped), None)
 
 
-def _announce(settings: Settings, platforms: dict[str, Component], components: list[Component]) -> None:
+def _announce(
+    settings: Settings, platforms: dict[str, PlatformComponent], components: list[Component]
+) -> None:
     where = f"HTTP on port {settings.port} (/healthz, /metrics)"
     if platforms:
         log.info(
@@ -525,14 +576,15 @@ def _logged(what: str):
         log.exception("%s failed", what)
 
 
-def run(settings: Settings) -> None:
-    """``citebot serve``: blocks until SIGTERM or Ctrl-C; exits 0 after a clean stop."""
-    from .logs import configure_logging
-
+def run(settings: Settings, only: str | None = None) -> None:
+    """``citebot serve`` (``only``: ``serve slack``, ``serve discord``): blocks until SIGTERM or
+    Ctrl-C; exits 0 after a clean stop."""
     from index.errors import CiteBotError
+
+    from .logs import configure_logging
 
     configure_logging(settings)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, only=only))
     except (StartupError, CiteBotError) as exc:  # e.g. an unreadable index: the fix, not a traceback
         raise SystemExit(f"citebot: {exc}") from None

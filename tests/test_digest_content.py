@@ -19,9 +19,9 @@ from bot.digest.content import (
     group_questions,
     key_points,
 )
-from bot.digest.discord import digest_message as discord_message
+from bot.discord.digest import digest_message as discord_message
 from bot.digest.render import console_digest
-from bot.digest.slack import digest_message as slack_message
+from bot.slack.digest import digest_message as slack_message
 from bot.discord.render import (
     CONTENT_LIMIT,
     DESCRIPTION_LIMIT,

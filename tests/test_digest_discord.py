@@ -3,6 +3,7 @@ local fake Discord (REST + gateway); the assertions are on what went over the wi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,7 @@ import bot.digest.scheduler as scheduler_module
 from bot.digest.content import key_points
 from bot.digest.scheduler import DigestScheduler
 from bot.discord.bot import CiteBot, endpoints
+from bot.discord.digest import DiscordPoster
 from bot.service import AnswerService
 from bot.settings import Settings
 from bot.state import QuestionRecord, StateStore
@@ -261,16 +263,27 @@ async def test_the_bots_scheduler_posts_at_the_configured_time_once_and_stops_wi
         timezone_name="Europe/London",
         at=NINE_LONDON_SUMMER - timedelta(days=1),
     )
-    async with running(settings, AnswerService(fake_index, state)) as started:
-        scheduler = started.get_cog("Digest").scheduler
-        assert scheduler is not None and scheduler.running
-        scheduler.clock = lambda: NINE_LONDON_SUMMER - timedelta(seconds=1)
-        assert await scheduler.refresh() == []
-        scheduler.clock = lambda: NINE_LONDON_SUMMER
-        [result] = await scheduler.refresh()
-        assert (result.status, result.slot) == ("posted", "2026-07-01")
-        assert await scheduler.refresh() == []
-        assert ("discord", channel) in scheduler.next_runs()
+    service = AnswerService(fake_index, state)
+    async with running(settings, service) as started:
+        # As `citebot serve` does: the bot's poster, handed to the one scheduler.
+        scheduler = DigestScheduler(
+            service=service, platforms={"discord": DiscordPoster(started)}
+        )
+        async with scheduler:
+            assert scheduler is not None and scheduler.running
+            # Its first look, made as it starts, has read the clock once the channel's job is
+            # set: only then is moving the clock on the test's alone.
+            for _ in range(500):
+                if ("discord", channel) in scheduler.next_runs():
+                    break
+                await asyncio.sleep(0.01)
+            scheduler.clock = lambda: NINE_LONDON_SUMMER - timedelta(seconds=1)
+            assert await scheduler.refresh() == []
+            scheduler.clock = lambda: NINE_LONDON_SUMMER
+            [result] = await scheduler.refresh()
+            assert (result.status, result.slot) == ("posted", "2026-07-01")
+            assert await scheduler.refresh() == []
+            assert ("discord", channel) in scheduler.next_runs()
     assert not scheduler.running
     [post] = channel_posts(fake)
     assert post.json["embeds"][0]["title"] == "📰 CiteBot digest · Wednesday 1 July 2026"
@@ -284,10 +297,12 @@ async def test_a_scheduler_given_the_bot_by_citebot_serve_is_the_only_one(
     outside: list[DigestScheduler] = []
 
     def hand_to_serve(bot):  # what bot.serve's digest hook builds before the bot logs in
-        outside.append(DigestScheduler(service=service, platforms={"discord": bot}))
+        outside.append(DigestScheduler(service=service, platforms={"discord": DiscordPoster(bot)}))
 
     async with running(settings, service, before_start=hand_to_serve) as started:
-        assert started.get_cog("Digest").scheduler is None
+        # The /digest cog keeps no scheduler of its own: serve's is the only one.
+        cog = started.get_cog("Digest")
+        assert not any(isinstance(value, DigestScheduler) for value in vars(cog).values())
         result = await outside[0].runner.send_now("discord", str(fake.text_channel_id))
         assert result.status == "posted"
     assert len(channel_posts(fake)) == 1

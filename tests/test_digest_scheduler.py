@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.digest.schedule import Schedule
 from bot.digest.scheduler import DigestRunner, DigestScheduler
-from bot.digest.slack import SlackPoster
+from bot.slack.digest import SlackPoster
 from bot.service import AnswerService
 from bot.state import QuestionRecord, StateStore
 from tests.fakes.slack_api import FakeSlackWebAPI
@@ -289,7 +289,7 @@ async def test_the_scheduler_posts_at_start_up_keeps_a_job_per_channel_and_stops
     # The clock says it is 09:00:30 on the 14th: the job for the channel is due.
     scheduler = DigestScheduler(
         service=AnswerService(fake_index, store),
-        platforms={"slack": client},
+        platforms={"slack": SlackPoster(client)},
         clock=lambda: day(14, 9, 0) + timedelta(seconds=30),
     )
     async with scheduler:

@@ -16,6 +16,7 @@ from bot.digest.scheduler import DigestScheduler
 from bot.service import AnswerService
 from bot.settings import Settings
 from bot.slack.app import build_app
+from bot.slack.digest import SlackPoster
 from bot.slack.http import add_slack_routes
 from bot.state import QuestionRecord, StateStore
 from bot.web import make_web_app
@@ -197,7 +198,7 @@ async def test_the_digest_is_posted_at_the_configured_time_with_exact_key_points
     clock = [nine - timedelta(minutes=1)]
     scheduler = DigestScheduler(
         service=AnswerService(fake_index, slack.state),
-        platforms={"slack": slack.app},
+        platforms={"slack": SlackPoster(slack.app.client)},
         clock=lambda: clock[0],
     )
     # The switch-on happened "now" (real time); the schedule counts from it, so move it back.

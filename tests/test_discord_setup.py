@@ -16,7 +16,8 @@ import pytest_asyncio
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.discord.bot import application_id_from_token, serve
+from bot.discord.bot import application_id_from_token
+from bot.serve import serve
 from bot.settings import Settings, get_settings
 from tests.fakes.discord_server import DEFAULT_TOKEN, FakeDiscord
 
@@ -129,7 +130,7 @@ async def test_serve_answers_reports_health_and_closes_everything_it_opened(fake
         port=port,
     )
     serving = asyncio.create_task(
-        serve(settings, DEFAULT_TOKEN)
+        serve(settings, only="discord")
     )  # what `citebot serve discord` runs
     try:
         await fake.wait_for_identify(timeout=30)

@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from bot.settings import Settings
-from bot.slack.app import serve
+from bot.serve import serve
 from tests.fakes.slack_api import FakeSlackWebAPI, app_mention_event, event_callback
 from tests.fakes.slack_socket import FakeSlackSocketMode
 from tests.test_slack_app import (  # noqa: F401  (fixtures: the real bolt app behind HTTP)
@@ -66,7 +66,7 @@ async def test_socket_mode_reconnects_after_a_disconnect_or_a_dropped_socket(iso
             slack_api_url=fake.base_url, rate_limit="0",
         )
         stop = asyncio.Event()
-        server = asyncio.create_task(serve(settings, stop=stop))
+        server = asyncio.create_task(serve(settings, only="slack", stop=stop))
         try:
             await sock.wait_connected(timeout=30)
 

@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 
 from bot.settings import Settings
-from bot.slack.app import check_settings, serve
+from bot.serve import serve
+from bot.slack.app import check_settings
 from bot.slack.clients import SlackSettingsError
 from tests.fakes.slack_api import FakeSlackWebAPI, app_mention_event, event_callback, slash_command
 from tests.fakes.slack_socket import FakeSlackSocketMode
@@ -36,7 +37,7 @@ async def test_serve_in_socket_mode_answers_a_mention_and_acks_every_envelope(is
         )
         assert settings.effective_slack_mode == "socket"
         stop = asyncio.Event()
-        server = asyncio.create_task(serve(settings, stop=stop))
+        server = asyncio.create_task(serve(settings, only="slack", stop=stop))
         try:
             await sock.wait_connected(timeout=20)  # after the index is built and warmed
             async with (
@@ -90,7 +91,7 @@ async def test_serve_in_http_mode_takes_signed_requests_on_slack_events(isolated
         )
         assert settings.effective_slack_mode == "http"
         stop = asyncio.Event()
-        server = asyncio.create_task(serve(settings, stop=stop))
+        server = asyncio.create_task(serve(settings, only="slack", stop=stop))
         try:
             url = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession() as http:

@@ -6,6 +6,9 @@
 - :mod:`.scheduler` — :class:`~.scheduler.DigestRunner` claims, builds and posts one digest;
   :class:`~.scheduler.DigestScheduler` runs it on time (APScheduler) and catches up after a
   restart.
-- :mod:`.render`, :mod:`.slack`, :mod:`.discord` — the words (``prompts/*/digest*.txt``), Block
-  Kit and embeds within each platform's limits, posting, and Slack's ``/digest``.
+- :mod:`.render` — the words (``prompts/*/digest*.txt``) shared by every platform.
+
+Each platform's Block Kit or embed, its poster and its ``/digest`` command live with the
+platform (:mod:`bot.slack.digest`, :mod:`bot.discord.digest`, :mod:`bot.discord.cogs.digest`);
+``citebot serve`` hands the posters to the scheduler, so nothing here imports a chat platform.
 """

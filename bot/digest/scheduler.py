@@ -311,37 +311,22 @@ class DailyTrigger(BaseTrigger):
 REFRESH_JOB = "digest:refresh"
 
 
-def poster_for(platform: str, handle: Any) -> Poster:
-    """A poster from what a platform runs on: a bolt ``AsyncApp`` or ``AsyncWebClient`` for
-    Slack, a ``discord.Client`` (the bot) for Discord, or a ready :class:`Poster`."""
-    if getattr(handle, "platform", None) == platform and hasattr(handle, "post"):
-        return handle
-    if platform == "slack":
-        from .slack import SlackPoster
-
-        return SlackPoster(getattr(handle, "client", handle))
-    if platform == "discord":
-        from .discord import DiscordPoster
-
-        return DiscordPoster(handle)
-    raise ValueError(f"digests cannot be posted to {platform!r}")
-
-
 class DigestScheduler:
     """Posts each enabled channel's digest at its time, on the platforms given.
 
-    Built either from the running service and platform handles —
-    ``DigestScheduler(service=service, platforms={"slack": bolt_app, "discord": bot})`` — or
-    from a ready :class:`DigestRunner`. ``await start()`` in the running event loop and
-    ``await stop()`` on the way out; ``async with`` does both. ``clock`` lets tests fix "now".
-    ``settings`` is accepted for the ``citebot serve`` hook and not needed otherwise.
+    Built either from the running service and each platform's poster, which the platform's
+    adapter builds — ``DigestScheduler(service=service, platforms={"slack": SlackPoster(client),
+    "discord": DiscordPoster(bot)})`` — or from a ready :class:`DigestRunner`. ``await start()``
+    in the running event loop and ``await stop()`` on the way out; ``async with`` does both.
+    ``clock`` lets tests fix "now". ``settings`` is accepted for ``citebot serve``'s sake and
+    not needed otherwise.
     """
 
     def __init__(
         self,
         *,
         service: Any = None,
-        platforms: Mapping[str, Any] | None = None,
+        platforms: Mapping[str, Poster] | None = None,
         runner: DigestRunner | None = None,
         settings: Any = None,
         grace: timedelta = GRACE,
@@ -353,9 +338,7 @@ class DigestScheduler:
                 raise ValueError(
                     "DigestScheduler needs the service with its state store, or a runner"
                 )
-            posters = [
-                poster_for(name, handle) for name, handle in (platforms or {}).items() if handle
-            ]
+            posters = list((platforms or {}).values())
             runner = DigestRunner(service.index, service.state, posters, grace=grace)
         self.runner = runner
         self.settings = settings
@@ -363,11 +346,6 @@ class DigestScheduler:
         self.clock = clock or utc_now
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task] = set()
-        for name, handle in (platforms or {}).items():
-            if name == "discord" and handle is not None:
-                # The Discord cog starts a scheduler of its own only when nothing else posts
-                # for this bot (plain `citebot serve discord`).
-                handle.digest_scheduler = self
 
     @property
     def running(self) -> bool:

@@ -28,31 +28,24 @@ async def preview(
     return console_digest(digest)
 
 
-async def send(
-    settings: Settings, platform: str, channel: str, now: datetime | None = None
-) -> RunResult:
-    """Post the digest to ``channel`` now, with the platform's token from the settings."""
+def check_token(settings: Settings, platform: str) -> None:
+    """Raise ValueError naming the variable when ``platform``'s bot token is not set."""
     token = settings.slack_bot_token if platform == "slack" else settings.discord_token
     if token is None or not token.get_secret_value().strip():
         variable = "SLACK_BOT_TOKEN" if platform == "slack" else "DISCORD_TOKEN"
         raise ValueError(f"{variable} is not set: the digest is posted with the bot's token")
+
+
+async def send(
+    settings: Settings, poster: Poster, channel: str, now: datetime | None = None
+) -> RunResult:
+    """Post the digest to ``channel`` now through ``poster`` (the platform's, built by the
+    caller with the token from the settings)."""
     index, state = _open(settings)
     try:
-        if platform == "slack":
-            from ..slack.clients import web_client
-            from .slack import SlackPoster
-
-            return await _send(index, state, SlackPoster(web_client(settings)), channel, now)
-        from .discord import DiscordPoster, rest_client
-
-        async with rest_client(settings) as client:
-            return await _send(index, state, DiscordPoster(client), channel, now)
+        return await DigestRunner(index, state, [poster]).send_now(poster.platform, channel, now)
     finally:
         state.close()
-
-
-async def _send(index, state, poster: Poster, channel: str, now: datetime | None) -> RunResult:
-    return await DigestRunner(index, state, [poster]).send_now(poster.platform, channel, now)
 
 
 def channels(settings: Settings, now: datetime | None = None) -> list[str]:

@@ -1,5 +1,6 @@
-"""The Discord bot, and what the CLI runs: ``citebot serve discord`` (:func:`run`),
-``citebot discord invite`` (:func:`invite_url`) and ``citebot discord sync`` (:func:`sync`)."""
+"""The Discord bot, and the Discord set-up commands: ``citebot discord invite``
+(:func:`invite_url`) and ``citebot discord sync`` (:func:`sync`). ``citebot serve`` runs the bot
+(:class:`bot.serve.DiscordPlatform`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,7 +81,6 @@ class CiteBot(commands.AutoShardedBot):
     ):
         self.settings = settings or get_settings()
         self.service = service
-        # Proposed setting (see docs/discord-section.md); absent until bot/settings.py has it.
         message_content = self.settings.discord_message_content
         super().__init__(
             command_prefix=(),
@@ -124,77 +123,14 @@ def endpoints(settings: Settings) -> Iterator[None]:
         Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
-def _token(settings: Settings) -> str:
+def bot_token(settings: Settings) -> str:
+    """DISCORD_TOKEN, or a :class:`SetupError` saying where to find it."""
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         raise SetupError(
             "DISCORD_TOKEN is not set: copy the bot token from your application's Bot page at "
             "https://discord.com/developers/applications into DISCORD_TOKEN (or .env)."
         )
     return settings.discord_token.get_secret_value().strip()
-
-
-# --- serve ---------------------------------------------------------------------------------------
-
-
-def run(settings: Settings | None = None) -> None:
-    """``citebot serve discord``: answer on Discord until Ctrl-C or SIGTERM."""
-    settings = settings or get_settings()
-    token = _token(settings)
-    discord.utils.setup_logging()
-    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        asyncio.run(serve(settings, token))
-
-
-async def serve(settings: Settings, token: str) -> None:
-    """Open the answering service, serve /healthz on CITEBOT_PORT and run the bot; everything
-    opened here is closed on the way out, however the bot stops."""
-    from ..runtime import open_service
-    from ..web import make_web_app, start_web_app
-
-    async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(_cancel_on_sigterm())
-        service = open_service(settings)
-        if service.state is not None:
-            stack.callback(service.state.close)
-        bot = CiteBot(service, settings=settings)
-        try:
-            health = await start_web_app(
-                make_web_app(lambda: bot.is_ready() and service.index.ready), port=settings.port
-            )
-        except OSError as exc:
-            raise SetupError(
-                f"cannot serve /healthz on port {settings.port} ({exc}): set CITEBOT_PORT"
-            ) from exc
-        stack.push_async_callback(health.cleanup)
-        stack.enter_context(endpoints(settings))
-        try:
-            async with bot:
-                await bot.start(token)
-        except discord.LoginFailure as exc:
-            raise SetupError(
-                "Discord rejected DISCORD_TOKEN: reset the token on the Bot page and set it again."
-            ) from exc
-        except discord.PrivilegedIntentsRequired as exc:
-            raise SetupError(
-                "DISCORD_MESSAGE_CONTENT is on but the Message Content intent is off for this "
-                "bot: switch it on under Bot → Privileged Gateway Intents, or unset "
-                "DISCORD_MESSAGE_CONTENT."
-            ) from exc
-
-
-@contextlib.contextmanager
-def _cancel_on_sigterm() -> Iterator[None]:
-    # A container stop sends SIGTERM; cancelling the task runs the same clean-up as Ctrl-C.
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    try:
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
 
 
 # --- invite and sync -----------------------------------------------------------------------------
@@ -215,7 +151,7 @@ def invite_url(settings: Settings | None = None, client_id: str | int | None = N
     """The URL that adds CiteBot to a server with exactly :data:`PERMISSIONS` and :data:`SCOPES`."""
     settings = settings or get_settings()
     if client_id is None:
-        client_id = application_id_from_token(_token(settings))
+        client_id = application_id_from_token(bot_token(settings))
         if client_id is None:
             raise SetupError(
                 "DISCORD_TOKEN does not look like a bot token, so the application id cannot be "
@@ -230,7 +166,7 @@ def sync(settings: Settings | None = None, guild_id: int | None = None) -> list[
     """Register the commands with Discord: in one server (``guild_id``, else DISCORD_GUILD_ID),
     where changes show at once, or globally. Returns lines describing what was registered."""
     settings = settings or get_settings()
-    token = _token(settings)
+    token = bot_token(settings)
     guild_id = guild_id or settings.discord_guild_id
     with endpoints(settings):
         return asyncio.run(_sync(settings, token, guild_id))

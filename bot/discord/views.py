@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from . import render, sending
+
 if TYPE_CHECKING:
-    from .cogs.feedback import Feedback
+    from .bot import CiteBot
 
 VOTE_ID = re.compile(r"citebot:vote:(?P<direction>up|down):(?P<question_id>[0-9]{1,19})")
 BUTTONS = {"up": ("👍", "Helpful", 1), "down": ("👎", "Not helpful", -1)}
@@ -39,9 +41,17 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
     ):
         return cls(match["direction"], int(match["question_id"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        feedback: Feedback = interaction.client.get_cog("Feedback")
-        await feedback.record(interaction, self.question_id, self.vote)
+    async def callback(self, interaction: discord.Interaction[CiteBot]) -> None:
+        # A vote is stored per person per answer; a second click replaces the first.
+        service = interaction.client.service
+        assert service is not None  # buttons are only registered on a bot that answers
+        stored = await service.vote(self.question_id, str(interaction.user.id), self.vote)
+        rendered = (
+            render.template_notice("voted", vote=self.vote)
+            if stored
+            else render.template_notice("vote_unknown")
+        )
+        await sending.send_response(interaction, rendered, ephemeral=True)
 
 
 def feedback_view(question_id: int | None) -> discord.ui.View | None:

@@ -19,11 +19,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from index.errors import QuestionError
 
-from ..digest.slack import DigestCommand
 from ..service import AnswerService, Question
 from ..settings import Settings
 from . import render
 from .clients import webhook_client
+from .digest import DigestCommand
 from .render import Message
 from .text import escape, looks_like_question, strip_mention, to_plain
 

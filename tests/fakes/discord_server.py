@@ -454,6 +454,7 @@ class FakeDiscord:
         self.sessions: List[GatewaySession] = []
         self.connections: List[_GatewayConnection] = []
         self._faults: List[_Fault] = []
+        self._delays: List[Tuple[Optional[str], PathPattern, float]] = []
         self._conn_ids = 0
         self._cond: Optional[asyncio.Condition] = None
         self._runner: Optional[web.AppRunner] = None
@@ -1252,6 +1253,13 @@ class FakeDiscord:
         """
         self._faults.append(_Fault(method, path_pattern, status, times, retry_after, global_, body))
 
+    def set_delay(self, method: Optional[str], path_pattern: PathPattern, seconds: float) -> None:
+        """Answer matching requests only after ``seconds`` (0 removes the delay): holds a reply
+        in flight, as a slow Discord would. The request is recorded once it is answered."""
+        self._delays = [d for d in self._delays if (d[0], d[1]) != (method, path_pattern)]
+        if seconds > 0:
+            self._delays.append((method, path_pattern, seconds))
+
     def clear_requests(self) -> None:
         self.requests.clear()
 
@@ -1632,6 +1640,10 @@ class FakeDiscord:
             form=form,
             at=time.monotonic(),
         )
+        for method, pattern, seconds in self._delays:
+            if _method_matches(method, request.method) and _path_matches(pattern, path):
+                await asyncio.sleep(seconds)
+                break
         route_key = path
         fault = self._take_fault(request.method, path)
         if fault is not None:

@@ -1,5 +1,5 @@
-"""``/digest``: the daily digest of a channel — its schedule, a preview, a post on demand — and,
-unless ``citebot serve`` already runs one for this bot, the scheduler that posts it.
+"""``/digest``: the daily digest of a channel — its schedule, a preview, a post on demand. The
+scheduled posts are ``citebot serve``'s: it hands this bot's poster to its one scheduler.
 
 ``/digest status`` is for everyone; ``on``, ``off``, ``now`` and ``preview`` need the Manage
 Server permission or a user id in CITEBOT_ADMIN_IDS.
@@ -15,12 +15,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ...digest.discord import DiscordPoster, digest_message, discord_time
 from ...digest.render import status_variables
 from ...digest.schedule import Schedule, ScheduleError, zone_names
-from ...digest.scheduler import DigestRunner, DigestScheduler, utc_now
+from ...digest.scheduler import DigestRunner, utc_now
 from ...templates import render as render_template
 from .. import render, sending
+from ..digest import DiscordPoster, digest_message, discord_time
 from .documents import is_admin
 
 if TYPE_CHECKING:
@@ -41,25 +41,8 @@ class Digest(
 
     def __init__(self, bot: CiteBot):
         self.bot = bot
-        self.scheduler: DigestScheduler | None = None
         self.clock = utc_now
         super().__init__()
-
-    async def cog_load(self) -> None:
-        service = self.bot.service
-        if service is None or service.state is None:
-            return  # `citebot discord sync`: commands only
-        if getattr(self.bot, "digest_scheduler", None) is not None:
-            return  # `citebot serve` schedules digests for this bot itself
-        self.scheduler = DigestScheduler(service=service, platforms={PLATFORM: self.bot})
-        await self.scheduler.start()
-
-    async def cog_unload(self) -> None:
-        if self.scheduler is not None:
-            await self.scheduler.stop()
-            if getattr(self.bot, "digest_scheduler", None) is self.scheduler:
-                self.bot.digest_scheduler = None
-            self.scheduler = None
 
     # --- commands --------------------------------------------------------------------------------
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import discord
 from discord.ext import commands
 
-from .. import render, sending
 from ..views import VoteButton
 
 if TYPE_CHECKING:
@@ -16,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class Feedback(commands.Cog):
-    """Records whether an answer helped."""
+    """Registers the vote buttons; each button stores its vote itself (:mod:`..views`)."""
 
     def __init__(self, bot: CiteBot):
         self.bot = bot
@@ -26,15 +24,6 @@ class Feedback(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(VoteButton)
-
-    async def record(self, interaction: discord.Interaction, question_id: int, vote: int) -> None:
-        stored = await self.bot.service.vote(question_id, str(interaction.user.id), vote)
-        rendered = (
-            render.template_notice("voted", vote=vote)
-            if stored
-            else render.template_notice("vote_unknown")
-        )
-        await sending.send_response(interaction, rendered, ephemeral=True)
 
 
 async def setup(bot: CiteBot) -> None:

@@ -1,4 +1,5 @@
-"""The digest on Slack: Block Kit within Slack's limits, posting, and ``/digest``.
+"""The digest on Slack: Block Kit within Slack's limits, the poster the scheduler is handed, and
+the ``/digest`` command.
 
 Every document and question text goes through :func:`bot.slack.text.escape`, so a question
 that said "@channel" or "<!here>" is shown, not obeyed.
@@ -15,16 +16,16 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ..digest.content import Digest
+from ..digest.render import digest_variables, shown, status_variables
+from ..digest.schedule import Schedule, ScheduleError, parse_zone
+from ..digest.scheduler import DigestRunner, utc_now
 from ..render import most_that_fit
 from ..service import AnswerService
-from ..slack.render import MAX_BLOCKS, SECTION_LIMIT, Message, context, notice, section
-from ..slack.render import safe_url as slack_url  # the answer renderer's own link rules
-from ..slack.text import escape, to_plain
 from ..templates import render
-from .content import Digest
-from .render import digest_variables, shown, status_variables
-from .schedule import Schedule, ScheduleError, parse_zone
-from .scheduler import DigestRunner, utc_now
+from .render import MAX_BLOCKS, SECTION_LIMIT, Message, context, notice, section
+from .render import safe_url as slack_url  # the answer renderer's own link rules
+from .text import escape, to_plain
 
 log = logging.getLogger("citebot.digest")
 

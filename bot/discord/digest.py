@@ -14,8 +14,13 @@ from typing import Any
 
 import discord
 
-from ..discord import sending
-from ..discord.render import (
+from ..digest.content import Digest
+from ..digest.render import digest_variables, shown
+from ..render import most_that_fit
+from ..templates import render
+from . import sending
+from .bot import endpoints
+from .render import (
     ANSWERED_COLOUR,
     CONTENT_LIMIT,
     DESCRIPTION_LIMIT,
@@ -28,10 +33,6 @@ from ..discord.render import (
     safe,
     safe_url,
 )
-from ..render import most_that_fit
-from ..templates import render
-from .content import Digest
-from .render import digest_variables, shown
 
 PLATFORM = "discord"
 FOOTER_LIMIT = 2048
@@ -116,8 +117,6 @@ def discord_time(moment: datetime) -> str:
 @contextlib.asynccontextmanager
 async def rest_client(settings: Any) -> AsyncIterator[discord.Client]:
     """A logged-in client that only talks REST (no gateway), for ``citebot digest send``."""
-    from ..discord.bot import endpoints
-
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token:
         raise DigestPostError("DISCORD_TOKEN is not set: the bot token posts the digest.")

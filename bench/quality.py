@@ -1,18 +1,21 @@
-"""Answer quality on XQuAD English, through CiteBot's normal ingest and answer paths.
+"""Answer quality through CiteBot's normal ingest and answer paths, every row in one run.
 
     python -m bench.quality            # measure, print, and update BENCHMARKS.md
-    python -m bench.quality --fit      # also learn index/weights.json on the tuning half first
-    citebot bench quality [--fit]      # the same
+    citebot bench quality              # the same
 
-Each XQuAD article becomes one document (paragraphs kept) added with ``CiteIndex.add``; every
-question is asked with ``CiteIndex.ask``. Articles 1-24 are the tuning half (the only data
-``--fit`` sees); articles 25-48 are held out. Unanswerable questions (XQuAD has none) are
-hand-written in ``bench/data/unanswerable.jsonl``: same topics, answer absent.
+Each pipeline row is the same index and retrieval read by a different reader: ``heuristic``
+(the typed-pattern extractor CiteBot had before the trained reader: the baseline) and
+``extractive`` (the trained reader, index/reader_model/).
 
-Two baselines run in the same process on the same index: dense-only sentence retrieval (FAISS
-top sentence) and BM25-only (bm25s top sentence); their short answer is the whole sentence and
-their refusal is a threshold on their own top score, set on the tuning half to refuse at most 5%
-of answerable questions.
+- XQuAD English: the 48 articles are the corpus; only the 16 articles that are in no training
+  file are asked (../shared/train/README.md), plus the hand-written unanswerable questions about
+  them (bench/data/unanswerable.jsonl).
+- Validation articles (SQuAD 2.0, held out from training; thresholds were chosen on them): those
+  articles as the corpus, their own answerable and unanswerable questions, refusals at the chosen
+  threshold and at others.
+- The bundled article: paraphrased questions and out-of-scope ones (bench/data/
+  bundled_questions.jsonl).
+- Latency of the whole answer path beside retrieval alone, same run.
 """
 
 from __future__ import annotations
@@ -32,9 +35,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 XQUAD = ROOT.parent / "shared" / "eval" / "xquad.en.json"
 UNANSWERABLE = Path(__file__).with_name("data") / "unanswerable.jsonl"
+BUNDLED = Path(__file__).with_name("data") / "bundled_questions.jsonl"
+CORPUS = ROOT / "corpus"
+# The XQuAD articles in neither training file: the only clean test (../shared/train/README.md).
+CLEAN_ARTICLES = frozenset({
+    "Super_Bowl_50", "Normans", "Nikola_Tesla", "Computational_complexity_theory", "Teacher",
+    "Martin_Luther", "Apollo_program", "Newcastle_upon_Tyne", "Victoria_and_Albert_Museum",
+    "American_Broadcasting_Company", "Genghis_Khan", "Doctor_Who", "Kenya", "Chloroplast", "Rhine",
+    "United_Methodist_Church",
+})
+READERS = ("heuristic", "extractive")
 BENCHMARKS = ROOT / "BENCHMARKS.md"
-TUNING_ARTICLES = 24
-MAX_FALSE_REFUSALS = 0.05
 QUALITY_HEADING = "## Answer quality (XQuAD English)"
 
 
@@ -49,12 +60,10 @@ class Question:
     def answerable(self) -> bool:
         return self.paragraph is not None
 
-    @property
-    def split(self) -> str:
-        return "tuning" if self.article < TUNING_ARTICLES else "held-out"
 
 
-def load_xquad(path: Path = XQUAD) -> tuple[list[dict], list[Question]]:
+def load_xquad(path: Path = XQUAD, *, clean_only: bool = False) -> tuple[list[dict], list[Question]]:
+    """The articles and their questions; ``clean_only``: only the clean articles' questions."""
     data = json.loads(path.read_text())["data"]
     questions = []
     for a, article in enumerate(data):
@@ -67,6 +76,8 @@ def load_xquad(path: Path = XQUAD) -> tuple[list[dict], list[Question]]:
         if line.strip():
             row = json.loads(line)
             questions.append(Question(row["question"], int(row["article"]), None))
+    if clean_only:
+        questions = [q for q in questions if data[q.article]["title"] in CLEAN_ARTICLES]
     return data, questions
 
 
@@ -110,6 +121,9 @@ def f1(prediction: str, golds: list[str]) -> float:
 
 # --- measuring ---------------------------------------------------------------------------------
 
+# A shown short answer is "wrong" when it shares less than half its words with every gold answer.
+WRONG_BELOW_F1 = 0.5
+
 
 @dataclass
 class Outcome:
@@ -121,7 +135,7 @@ class Outcome:
     f1: float
     latency_ms: float
     quote_chars: int
-    score: float = 0.0
+    span_shown: bool = False  # a short answer (not the whole quote) was shown
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, float]:
@@ -134,15 +148,17 @@ def summarise(outcomes: list[Outcome]) -> dict[str, float]:
         return float(np.mean(values)) if values else float("nan")
 
     latencies = [o.latency_ms for o in outcomes]
+    shown = [o for o in outcomes if o.answered and o.span_shown]
     return {
         "questions": len(answerable),
         "unanswerable": len(unanswerable),
         "passage@1": share(o.passage_hit for o in answerable),
         "paragraph@1": share(r == 1 for r in ranks),
-        "paragraph@5": share(r is not None and r <= 5 for r in ranks),
-        "mrr": share(1.0 / r if r else 0.0 for r in ranks),
         "em": share(o.em for o in answerable),
         "f1": share(o.f1 for o in answerable),
+        "spans_shown": len(shown),
+        # Of the short answers shown (unanswerable questions answered count as wrong).
+        "wrong_shown": share(not o.question.answerable or o.f1 < WRONG_BELOW_F1 for o in shown),
         "answerable_refused": share(not o.answered for o in answerable),
         "unanswerable_refused": share(not o.answered for o in unanswerable),
         "p50_ms": float(np.percentile(latencies, 50)),
@@ -163,83 +179,38 @@ def run_citebot(index, questions, article_of) -> list[Outcome]:
         gold = (q.article, q.paragraph)
         rank = cited.index(gold) + 1 if q.answerable and gold in cited else None
         best = answer.citations[0]
+        shown = answer.answer if answer.answered else ""
         outcomes.append(
             Outcome(
                 question=q,
                 answered=answer.answered,
                 passage_hit=bool(q.answerable and any(g in best.quote for g in q.answers)),
                 paragraph_rank=rank,
-                em=exact_match(answer.answer, q.answers) if q.answerable else 0.0,
-                f1=f1(answer.answer, q.answers) if q.answerable else 0.0,
+                em=exact_match(shown, q.answers) if q.answerable else 0.0,
+                f1=f1(shown, q.answers) if q.answerable else 0.0,
                 latency_ms=answer.latency_ms,
                 quote_chars=len(best.quote),
+                span_shown=answer.answered and answer.answer != best.quote,
             )
         )
     return outcomes
 
 
-def run_baseline(kind: str, index, questions, article_of) -> list[Outcome]:
-    """Top sentence by one retriever alone; the sentence is the answer."""
-    from index.search import terms
-
-    snapshot = index.snapshot()
-    retriever = index.answerer.retriever
-    embedder = index.embedder
-    outcomes = []
-    for q in questions:
-        started = time.perf_counter()
-        if kind == "dense":
-            vector = embedder.embed_query(q.text).reshape(1, -1)
-            scores, ids = retriever.sentence_index.search(vector, 50)
-            order, top_scores = ids[0].tolist(), scores[0].tolist()
-        else:
-            raw = retriever.sentence_bm25.get_scores(terms(q.text) or ["\x00"])
-            order = np.argsort(-raw)[:50].tolist()
-            top_scores = [float(raw[i]) for i in order]
-        latency = (time.perf_counter() - started) * 1000
-        sentences = [snapshot.sentences[i] for i in order]
-        cited: list[tuple[int, int]] = []
-        for s in sentences:
-            key = paragraph_of(s.doc_id, s.paragraph, article_of)
-            if key not in cited:
-                cited.append(key)
-        best_text = snapshot.sentence_text(sentences[0])
-        gold = (q.article, q.paragraph)
-        outcomes.append(
-            Outcome(
-                question=q,
-                answered=True,
-                passage_hit=bool(q.answerable and any(g in best_text for g in q.answers)),
-                paragraph_rank=cited.index(gold) + 1 if q.answerable and gold in cited[:10] else None,
-                em=exact_match(best_text, q.answers) if q.answerable else 0.0,
-                f1=f1(best_text, q.answers) if q.answerable else 0.0,
-                latency_ms=latency,
-                quote_chars=len(best_text),
-                score=top_scores[0],
-            )
-        )
-    # One score, one threshold: set on the tuning half so that at most 5% of answerable
-    # questions are refused, then applied everywhere.
-    tuning_scores = sorted(o.score for o in outcomes if o.question.answerable and o.question.split == "tuning")
-    threshold = tuning_scores[int(MAX_FALSE_REFUSALS * len(tuning_scores))]
-    for o in outcomes:
-        o.answered = o.score >= threshold
-    return outcomes
-
-
-def measure_floor(embedder, questions) -> list[float]:
+def retrieval_latencies(index, questions) -> list[float]:
+    """The same questions through ranking alone: what the reader adds is the difference."""
+    answerer = index.answerer
     timings = []
     for q in questions:
         started = time.perf_counter()
-        embedder.embed_query(q.text)
+        answerer.rank(q.text)
         timings.append((time.perf_counter() - started) * 1000)
     return timings
 
 
-def build(home: Path, data, embedder):
+def build(home: Path, data, embedder, reader="extractive"):
     from index.engine import CiteIndex
 
-    index = CiteIndex(home, embedder=embedder)
+    index = CiteIndex(home, embedder=embedder, reader=reader)
     folder = home / "xquad-docs"
     folder.mkdir(parents=True, exist_ok=True)
     paths = write_articles(data, folder)
@@ -255,57 +226,107 @@ def build(home: Path, data, embedder):
     return index, article_of
 
 
-def evaluate(index, article_of, questions) -> dict[str, dict[str, dict[str, float]]]:
-    embedder = index.embedder
-    for q in questions[:20]:  # warm caches so the first questions don't carry start-up costs
-        index.ask(q.text)
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    citebot = run_citebot(index, questions, article_of)
-    floor = measure_floor(embedder, questions)
-    dense = run_baseline("dense", index, questions, article_of)
-    bm25 = run_baseline("bm25", index, questions, article_of)
-    for name, outcomes in (("CiteBot", citebot), ("dense only", dense), ("BM25 only", bm25)):
-        results[name] = {
-            split: summarise([o for o in outcomes if o.question.split == split])
-            for split in ("tuning", "held-out")
-        }
-    results["floor"] = {
-        "all": {"p50_ms": float(np.percentile(floor, 50)), "p95_ms": float(np.percentile(floor, 95))}
-    }
+def use_reader(index, name: str) -> None:
+    from index.engine import make_reader
+
+    index.answerer.use_reader(make_reader(name) if name != "heuristic" else None)
+
+
+def evaluate_xquad(index, article_of, questions) -> dict:
+    results = {}
+    for name in READERS:
+        use_reader(index, name)
+        for q in questions[:20]:  # warm caches so the first questions carry no start-up costs
+            index.ask(q.text)
+        results[name] = summarise(run_citebot(index, questions, article_of))
+    retrieval = retrieval_latencies(index, questions)
+    results["retrieval"] = {"p50_ms": float(np.percentile(retrieval, 50)),
+                            "p95_ms": float(np.percentile(retrieval, 95))}
     return results
 
 
-# --- fitting -----------------------------------------------------------------------------------
+# --- validation articles ---------------------------------------------------------------------------
 
 
-def fit_weights(index, article_of, questions) -> dict:
-    """Learn the rank weights on the tuning half only: logistic regression over every candidate
-    window, label "it contains the gold answer" (pointwise; a pairwise variant on feature
-    differences measured worse here). The refusal (accept) weights are kept as they are: 48
-    tuning unanswerable questions written as hard negatives are too few to fit them without
-    hurting paraphrased questions."""
-    from sklearn.linear_model import LogisticRegression
+def evaluate_validation(embedder, home: Path) -> dict:
+    """Refusals on the validation articles: the trained reader at its chosen threshold and at
+    others, the heuristic one as it stands."""
+    from index import reader_training as training
+    from index.reader import Calibration, ExtractiveReader
 
-    from index.answer import FEATURES, WEIGHTS_FILE
+    _, validation = training.split(training.load_examples(training.DEFAULT_DATA_DIR))
+    index = training.validation_index(home, validation, embedder)
+    reader = ExtractiveReader()
+    calibration = reader.calibration
+    k = calibration.passages
+    reads = training.read_validation(index, reader, validation)
+    answerable = np.array([r.example.answerable for r in reads])
+    belief = np.array([calibration.answerable(r.margins[k - 1], r.heads[k - 1]) for r in reads])
+    rows = []
+    for threshold in sorted({0.2, 0.35, 0.5, 0.65, 0.8, calibration.refuse_below}):
+        refused = belief < threshold
+        rows.append({"threshold": threshold, "chosen": threshold == calibration.refuse_below,
+                     "unanswerable_refused": float(refused[~answerable].mean()),
+                     "answerable_refused": float(refused[answerable].mean())})
+    # The heuristic reader's refusals, through the normal answer path on the same index.
+    index.answerer.use_reader(None)
+    heuristic = [not index.ask(r.example.question).answered for r in reads]
+    heuristic = np.array(heuristic)
+    return {
+        "questions": len(reads),
+        "unanswerable": int((~answerable).sum()),
+        "rows": rows,
+        "heuristic": {"unanswerable_refused": float(heuristic[~answerable].mean()),
+                      "answerable_refused": float(heuristic[answerable].mean())},
+        "calibration": Calibration.load().__dict__,
+        "f1_answerable": float(np.mean([training.span_f1(r, k) for r in reads if r.example.answerable])),
+    }
 
-    answerer = index.answerer
-    rows, labels = [], []
-    for q in questions:
-        if q.split != "tuning" or not q.answerable:
-            continue
-        ranking = answerer.rank(q.text)
-        for candidate, feature_row in zip(ranking.candidates, ranking.features):
-            rows.append(feature_row)
-            labels.append(int(any(g in answerer.window_text(candidate) for g in q.answers)))
-    ranker = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced")
-    ranker.fit(np.array(rows), np.array(labels))
-    current = json.loads(WEIGHTS_FILE.read_text())
-    current["rank"] = {k: round(float(v), 5) for k, v in zip(FEATURES, ranker.coef_[0])}
-    current["note"] = (
-        "rank: learned by `python -m bench.quality --fit` on XQuAD articles 1-24 only; "
-        "accept: set by hand so the bundled article's tests hold, to be calibrated (issue 3)."
-    )
-    return current
+
+# --- the bundled article ---------------------------------------------------------------------------
+
+
+def load_bundled(path: Path = BUNDLED) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def evaluate_bundled(embedder, home: Path) -> dict:
+    from index.engine import CiteIndex
+
+    index = CiteIndex(home, embedder=embedder, corpus=CORPUS)
+    index.warm_up()
+    rows = load_bundled()
+    results = {}
+    for name in READERS:
+        use_reader(index, name)
+        cited = right = refused_out = metadata_right = 0
+        paraphrased = [r for r in rows if r["answerable"] and "sentence" in r]
+        out_of_scope = [r for r in rows if not r["answerable"]]
+        about_document = [r for r in rows if r["answerable"] and "metadata" in r]
+        for row in paraphrased:
+            answer = index.ask(row["question"])
+            best = answer.best
+            document = index.snapshot().documents[best.document] if best else None
+            where = document.text.find(row["sentence"]) if document else -1
+            if best and where >= 0 and best.start < where + len(row["sentence"]) and best.end > where:
+                cited += 1
+            if answer.answered and f1(answer.answer, row["answers"]) >= 0.67:
+                right += 1
+        for row in out_of_scope:
+            refused_out += not index.ask(row["question"]).answered
+        for row in about_document:
+            answer = index.ask(row["question"])
+            metadata_right += answer.answered and f1(answer.answer, row["answers"]) >= 0.67
+        results[name] = {
+            "paraphrased": len(paraphrased),
+            "right_sentence": cited / len(paraphrased),
+            "right_short": right / len(paraphrased),
+            "out_of_scope": len(out_of_scope),
+            "out_of_scope_refused": refused_out / len(out_of_scope),
+            "about_document": len(about_document),
+            "about_document_right": metadata_right / max(1, len(about_document)),
+        }
+    return results
 
 
 # --- reporting ---------------------------------------------------------------------------------
@@ -314,48 +335,84 @@ def fit_weights(index, article_of, questions) -> dict:
 def table(results) -> str:
     columns = [
         ("passage@1", "passage@1", "{:.3f}"),
-        ("paragraph@1", "paragraph@1", "{:.3f}"),
-        ("paragraph@5", "paragraph@5", "{:.3f}"),
-        ("MRR", "mrr", "{:.3f}"),
         ("EM", "em", "{:.3f}"),
         ("F1", "f1", "{:.3f}"),
+        ("short answers shown", "spans_shown", "{:d}"),
+        ("of them wrong", "wrong_shown", "{:.3f}"),
         ("answerable refused", "answerable_refused", "{:.3f}"),
         ("unanswerable refused", "unanswerable_refused", "{:.3f}"),
         ("p50 ms", "p50_ms", "{:.1f}"),
         ("p95 ms", "p95_ms", "{:.1f}"),
     ]
-    lines = ["| pipeline | half | " + " | ".join(c[0] for c in columns) + " |",
-             "|---|---|" + "---|" * len(columns)]
-    for split in ("held-out", "tuning"):
-        for name in ("CiteBot", "dense only", "BM25 only"):
-            row = results[name][split]
-            cells = [fmt.format(row[key]) for _, key, fmt in columns]
-            lines.append(f"| {name} | {split} | " + " | ".join(cells) + " |")
+    lines = ["| reader | " + " | ".join(c[0] for c in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for name in READERS:
+        row = results[name]
+        lines.append(f"| {name} | " + " | ".join(fmt.format(row[key]) for _, key, fmt in columns) + " |")
     return "\n".join(lines)
 
 
 def report(results, *, command: str, seconds: float) -> str:
-    floor = results["floor"]["all"]
-    held = results["CiteBot"]["held-out"]
-    p95_ratio = held["p95_ms"] / floor["p95_ms"]
-    counts = results["CiteBot"]
+    xquad, validation, bundled = results["xquad"], results["validation"], results["bundled"]
+    trained = xquad["extractive"]
+    retrieval = xquad["retrieval"]
+    threshold_rows = "\n".join(
+        f"| {row['threshold']:.3f}{' (chosen)' if row['chosen'] else ''} | "
+        f"{row['unanswerable_refused']:.3f} | {row['answerable_refused']:.3f} |"
+        for row in validation["rows"]
+    )
+    heuristic = validation["heuristic"]
+    bundled_rows = "\n".join(
+        f"| {name} | {b['right_sentence']:.3f} | {b['right_short']:.3f} | "
+        f"{b['out_of_scope_refused']:.3f} | {b['about_document_right']:.3f} |"
+        for name, b in bundled.items()
+    )
+    counts = bundled["extractive"]
     return f"""{QUALITY_HEADING}
 
-Command: `{command}` — {seconds:.0f} s on this machine (2 cores).
+Command: `{command}` — {seconds:.0f} s on this machine (2 cores), every row in one run. Readers:
+`heuristic` is the typed-pattern extractor CiteBot answered with before (the baseline);
+`extractive` is the trained reader (index/reader_model/MODEL_CARD.md). Same index, same retrieval.
 
-Corpus: the 48 XQuAD articles (240 paragraphs) as 48 documents through `CiteIndex.add`;
-{counts['held-out']['questions'] + counts['tuning']['questions']} answerable questions and
-{counts['held-out']['unanswerable'] + counts['tuning']['unanswerable']} hand-written
-unanswerable ones (`bench/data/unanswerable.jsonl`). Tuning half: articles 1–24 (the only data
-weights are fitted on); held-out: articles 25–48. Baselines use the same index, model and units;
-their answer is the top sentence and their refusal a threshold on their top score set on the
-tuning half (≤ 5% answerable refused).
+### XQuAD English, clean articles
 
-{table(results)}
+Corpus: all 48 XQuAD articles as 48 documents through `CiteIndex.add`. Questions: only the 16
+articles that are in no training file — {trained['questions']} answerable and
+{trained['unanswerable']} hand-written unanswerable (`bench/data/unanswerable.jsonl`). A refused
+answerable question scores 0; "of them wrong": shown short answers with F1 < {WRONG_BELOW_F1}
+(an unanswerable question answered with a span counts as wrong).
 
-Query-encoding floor (the same model encoding the question alone, same run):
-p50 {floor['p50_ms']:.1f} ms, p95 {floor['p95_ms']:.1f} ms. CiteBot held-out p95 is
-{p95_ratio:.2f}× the floor p95. Longest quote: {held['max_quote_chars']} characters.
+{table(xquad)}
+
+Latency: retrieval alone (embed the question, search, rank) p50 {retrieval['p50_ms']:.1f} ms,
+p95 {retrieval['p95_ms']:.1f} ms; the whole path with the trained reader p50
+{trained['p50_ms']:.1f} ms, p95 {trained['p95_ms']:.1f} ms (×{trained['p95_ms'] / retrieval['p95_ms']:.2f}
+at p95). Longest quote: {trained['max_quote_chars']} characters.
+
+### Validation articles (held out from training; thresholds chosen here)
+
+Corpus: the {len(validation['calibration'].get('validation', {}).get('articles', [])) or 6} validation articles; their own {validation['questions']} questions
+({validation['unanswerable']} unanswerable), through CiteBot's retrieval and the trained reader
+reading {validation['calibration']['passages']} passage(s). Answerable F1 (never refusing):
+{validation['f1_answerable']:.3f}.
+
+| refuse when P(answerable) < | unanswerable refused | answerable refused |
+|---|---|---|
+{threshold_rows}
+
+The heuristic reader on the same questions: {heuristic['unanswerable_refused']:.3f} of
+unanswerable refused, {heuristic['answerable_refused']:.3f} of answerable refused.
+
+### The bundled article
+
+{counts['paraphrased']} questions written in words the article does not use, {counts['out_of_scope']}
+out-of-scope questions about the same region and people, and {counts['about_document']} about the
+document itself (`bench/data/bundled_questions.jsonl`). "Right short answer": answered, F1 ≥ 0.67
+against the gold span.
+
+| reader | cites the right sentence | right short answer | out-of-scope refused | about the document right |
+|---|---|---|---|---|
+{bundled_rows}
 """
 
 
@@ -376,7 +433,6 @@ def update_benchmarks(section: str, path: Path = BENCHMARKS, heading: str = QUAL
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fit", action="store_true", help="learn index/weights.json first")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     parser.add_argument("--xquad", type=Path, default=XQUAD)
     parser.add_argument("--encoder", choices=("torch", "onnx", "onnx-int8"), default="torch",
@@ -385,23 +441,19 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from bot.settings import get_settings
-    from index.answer import WEIGHTS_FILE, Weights
     from index.embedders import model_embedder
 
     started = time.perf_counter()
-    data, questions = load_xquad(args.xquad)
+    data, questions = load_xquad(args.xquad, clean_only=True)
     embedder = model_embedder(args.encoder, models_dir=get_settings().home / "models")
+    results = {}
     with tempfile.TemporaryDirectory(prefix="citebot-quality-") as home:
-        index, article_of = build(Path(home), data, embedder)
-        if args.fit:
-            weights = fit_weights(index, article_of, questions)
-            WEIGHTS_FILE.write_text(json.dumps(weights, indent=2) + "\n")
-            print(f"wrote {WEIGHTS_FILE}")
-            index.answerer.use_weights(Weights.load())
-        results = evaluate(index, article_of, questions)
+        index, article_of = build(Path(home) / "xquad", data, embedder)
+        results["xquad"] = evaluate_xquad(index, article_of, questions)
+        results["validation"] = evaluate_validation(embedder, Path(home) / "validation")
+        results["bundled"] = evaluate_bundled(embedder, Path(home) / "bundled")
     seconds = time.perf_counter() - started
-    command = "python -m bench.quality" + (" --fit" if args.fit else "") + (
-        f" --encoder {args.encoder}" if args.encoder != "torch" else "")
+    command = "python -m bench.quality" + (f" --encoder {args.encoder}" if args.encoder != "torch" else "")
     section = report(results, command=command, seconds=seconds)
     print(section)
     if not args.no_write:

@@ -1,5 +1,9 @@
-"""From retrieval candidates to an :class:`Answer`: pick the sentence, give it enough context to
-stand alone, pull out the short answer, and refuse when the evidence is too weak.
+"""The answer path: Retriever -> Reader -> answer builder.
+
+:class:`Answerer` ranks retrieval's candidate windows, hands the best passages to a reader
+(:mod:`index.reader`), and builds the :class:`Answer` from what it read: the short answer, the
+sentence or two that hold it as the quote (never over 400 characters), the citations, or a
+refusal that still shows the closest passage.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 from .embedders import Embedder
 from .errors import QuestionError
 from .models import Answer, Citation
+from .reader import HeuristicReader, Passage, Reader, ReadAnswer, Reading
 from .search import Candidate, Retriever, terms
 from .spans import AnswerType, ShortAnswer, answer_type, extract
 from .store import Snapshot
@@ -108,17 +113,29 @@ def validate_question(question: str) -> str:
 
 
 class Answerer:
-    def __init__(self, snapshot: Snapshot, embedder: Embedder, weights: Weights | None = None):
+    def __init__(self, snapshot: Snapshot, embedder: Embedder, weights: Weights | None = None,
+                 reader: Reader | None = None):
         self.snapshot = snapshot
         self.embedder = embedder
         self.use_weights(weights or Weights.load())
         self.retriever = Retriever(snapshot)
+        # None: the heuristic reader, which reads with this answerer's weights and IDF.
+        self.use_reader(reader)
 
     def use_weights(self, weights: Weights) -> None:
         """Switch the ranking and refusal model (the benchmark does after re-fitting)."""
         self.weights = weights
         self._rank_vector = weights.vector("rank")
         self._accept_vector = weights.vector("accept")
+
+    def use_reader(self, reader: Reader | None) -> None:
+        """Read with ``reader`` (None: the heuristic one); the benchmark compares readers on one
+        index this way."""
+        heuristic = HeuristicReader(self.confidence, self.weights.accept_threshold, self._idf)
+        # A reader wrapping another (index/llm_reader.py) built over "heuristic" reads through
+        # this answerer's.
+        bind = getattr(reader, "with_fallback", None)
+        self.reader = bind(heuristic) if bind else (reader or heuristic)
 
     def _idf(self, term: str) -> float:
         return self.retriever.idf.get(term, self.retriever._idf_default)
@@ -166,22 +183,99 @@ class Answerer:
         question = validate_question(question)
         ranking = self.rank(question, context=context, collections=collections)
         if not ranking.candidates:
-            return Answer(question, False, "", [], _elapsed(started), refusal="empty_index")
-        best = ranking.candidates[0]
-        short, short_range = self._short_answer(question, best, ranking.short_answers)
+            return Answer(question, False, "", [], _elapsed(started), refusal="empty_index",
+                          reader=self.reader.name)
+        passages, passage_ids = self.passages(ranking, self.reader.passages_to_read)
+        reading = self.reader.read(question, passages)
+        return self.build(question, ranking, passages, passage_ids, reading, top=top,
+                          started=started)
+
+    def passages(self, ranking: Ranking, count: int) -> tuple[list[Passage], list[int]]:
+        """The paragraphs of the ``count`` best-ranked distinct passages, each with its best
+        window, in rank order; and their indices in the snapshot's passages."""
+        passages: list[Passage] = []
+        ids: list[int] = []
+        for candidate, evidence in zip(ranking.candidates, ranking.features):
+            if len(passages) >= count:
+                break
+            if candidate.passage in ids:
+                continue
+            doc_id, paragraph = self.snapshot.passages[candidate.passage]
+            document = self.snapshot.documents[doc_id]
+            span = document.paragraphs[paragraph - 1]
+            passages.append(Passage(doc_id, paragraph, span.start, document.text[span.start : span.end],
+                                    window=self.window_range(candidate), evidence=evidence))
+            ids.append(candidate.passage)
+        return passages, ids
+
+    def build(self, question: str, ranking: Ranking, passages: list[Passage],
+              passage_ids: list[int], reading: Reading, *, top: int = 3,
+              started: float | None = None) -> Answer:
+        """The reply from a reading: the span's sentence quoted first (or, refused, the closest
+        passage), then the other best-ranked paragraphs."""
+        started = time.perf_counter() if started is None else started
+        answered = bool(reading.answers) and not reading.refuse
         citations: list[Citation] = []
-        seen_passages: set[int] = set()
+        seen: set[int] = set()
+        short = ""
+        if answered:
+            best = reading.answers[0]
+            citation = self._span_citation(best, passages[best.passage], passage_ids[best.passage],
+                                           ranking, question)
+            citations.append(citation)
+            seen.add(passage_ids[best.passage])
+            if reading.confident:
+                short = best.text
+            else:
+                # Not sure of the span: the sentence that holds it is the answer.
+                short = citation.quote
+                citation.answer_start = citation.answer_end = None
         for candidate, score in zip(ranking.candidates, ranking.scores):
             if len(citations) >= max(1, top):
                 break
-            if candidate.passage in seen_passages:
+            if candidate.passage in seen:
                 continue
-            seen_passages.add(candidate.passage)
-            keep = short_range if candidate is best else None
-            citations.append(self._citation(candidate, float(score), question, keep))
-        if self.confidence(ranking.features[0]) < self.weights.accept_threshold:
-            return Answer(question, False, "", citations, _elapsed(started), refusal="not_in_documents")
-        return Answer(question, True, short, citations, _elapsed(started))
+            seen.add(candidate.passage)
+            citations.append(self._citation(candidate, float(score), question, None))
+        return Answer(question, answered, short, citations, _elapsed(started),
+                      refusal=None if answered else "not_in_documents",
+                      reader=reading.reader or self.reader.name, llm_rejected=reading.rejected)
+
+    def _span_citation(self, span: ReadAnswer, passage: Passage, passage_id: int,
+                       ranking: Ranking, question: str) -> Citation:
+        """The sentence (or sentences, when the span crosses one) holding ``span``, focused to
+        at most MAX_QUOTE_CHARS around it, with the span's place marked."""
+        sentences = self.snapshot.sentences
+        holding = [i for i in self.retriever.sentences_of_passage[passage_id]
+                   if sentences[i].start < span.end and sentences[i].end > span.start]
+        if not holding:  # a span over the gap between sentences: the nearest one
+            holding = [min(self.retriever.sentences_of_passage[passage_id],
+                           key=lambda i: abs(sentences[i].start - span.start))]
+        window_start, window_end = sentences[holding[0]].start, sentences[holding[-1]].end
+        window_start, window_end = min(window_start, span.start), max(window_end, span.end)
+        document = self.snapshot.documents[passage.doc_id]
+        focus_start, focus_end = focus_range(
+            document.text[window_start:window_end], question,
+            (span.start - window_start, span.end - window_start),
+        )
+        start, end = window_start + focus_start, window_start + focus_end
+        score = next((float(s) for c, s in zip(ranking.candidates, ranking.scores)
+                      if c.passage == passage_id), 0.0)
+        return Citation(
+            document=document.doc_id,
+            title=document.title,
+            source=document.source,
+            paragraph=passage.paragraph,
+            quote=document.text[start:end],
+            score=round(score, 4),
+            url=document.url,
+            start=start,
+            end=end,
+            clipped_start=start > window_start,
+            clipped_end=end < window_end,
+            answer_start=span.start,
+            answer_end=span.end,
+        )
 
     def window_range(self, candidate: Candidate) -> tuple[int, int]:
         sentences = self.snapshot.sentences
@@ -212,21 +306,6 @@ class Answerer:
             clipped_start=start > window_start,
             clipped_end=end < window_end,
         )
-
-    def _short_answer(
-        self, question: str, best: Candidate, known: dict[tuple[int, int], ShortAnswer | None]
-    ) -> tuple[str, tuple[int, int] | None]:
-        """The short answer and its range within the best window's text (None: no typed span)."""
-        key = (best.first, best.last)
-        found = known[key] if key in known else extract(question, self.window_text(best), self._idf)
-        if found:
-            return found.text, (found.start, found.end)
-        # No typed span: the sentence of the window that best matches the question.
-        covered = self.retriever.coverage_of(list(dict.fromkeys(terms(question))))
-        best_sentence = max(
-            best.sentences, key=lambda i: covered(set(self.retriever.sentence_terms[i]))
-        )
-        return self.snapshot.sentence_text(self.snapshot.sentences[best_sentence]), None
 
 
 _WORD = re.compile(r"\S+")

@@ -25,9 +25,10 @@ from .documents import (
     load_document,
     parse_document,
 )
-from .embedders import Embedder, SentenceTransformerEmbedder
+from .embedders import Embedder, encoder_of, model_embedder
 from .errors import DocumentError, IndexCorruptError, IndexMissingError
 from .models import Answer, Document
+from .reader import READERS, ExtractiveReader, Reader
 from .sentences import split_document
 from .store import Snapshot, open_store
 from .vectors import DEFAULT_EXACT_MAX
@@ -65,6 +66,16 @@ class IngestError(Exception):
         self.errors = errors
 
 
+def make_reader(name: str, *, threads: int | None = None) -> Reader | None:
+    """The reader called ``name`` (one of :data:`index.reader.READERS`); None for the heuristic
+    one, which each snapshot's answerer builds for itself."""
+    if name == "heuristic":
+        return None
+    if name == "extractive":
+        return ExtractiveReader(threads=threads)
+    raise ValueError(f"unknown reader {name!r}; expected one of {', '.join(READERS)}")
+
+
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files as given, and supported files found under folders (sorted, hidden ones skipped)."""
     found: list[Path] = []
@@ -91,15 +102,20 @@ class CiteIndex:
         max_bytes: int = DEFAULT_MAX_BYTES,
         vector_store: str | None = None,
         exact_search_max: int = DEFAULT_EXACT_MAX,
+        reader: Reader | str | None = "extractive",
     ):
         self.home = Path(home)
         # None: the embedded FAISS store under home; a milvus:// URL: vectors shared in Milvus.
         self.store = open_store(self.home / "index", vector_store, exact_max=exact_search_max)
-        self.embedder = embedder or SentenceTransformerEmbedder()
+        self.embedder = embedder or model_embedder()
         self.corpus = Path(corpus) if corpus else None
         self.max_bytes = max_bytes
+        # The reader is loaded once and shared by every snapshot's answerer; "heuristic" is
+        # built per snapshot, since it reads with that snapshot's weights and IDF.
+        self.reader: Reader | None = make_reader(reader) if isinstance(reader, str) else reader
         self._snapshot: Snapshot | None = None
         self._answerer: Answerer | None = None
+        self._noted_encoder: str | None = None
         self._lock = threading.RLock()
         self._refresh_due = 0.0
         self._refreshing = threading.Lock()
@@ -116,6 +132,8 @@ class CiteIndex:
             if self._answerer is not None:
                 return
             self.embedder.warm_up()
+            if self.reader is not None:
+                self.reader.warm_up()
             try:
                 snapshot = self.store.load()
             except IndexMissingError:
@@ -143,14 +161,27 @@ class CiteIndex:
 
     def _install(self, snapshot: Snapshot) -> None:
         if snapshot.model != self.embedder.name and snapshot.sentences:
+            self._check_encoder(snapshot.model)
+        self._snapshot = snapshot
+        self._answerer = Answerer(snapshot, self.embedder, reader=self.reader)
+        self._refresh_due = time.monotonic() + REFRESH_SECONDS
+
+    def _check_encoder(self, built_with: str) -> None:
+        """An index the same model built on another encoder (torch, the default before ONNX) keeps
+        answering until it is rebuilt: its vectors and the questions' differ by the int8 rounding
+        (cosine >= 0.97), so it is read as it is, after one note saying how to rebuild. Another
+        model's vectors (the hashing fake's) are never mixed with this one's."""
+        stored, configured = encoder_of(built_with), encoder_of(self.embedder.name)
+        if stored is None or configured is None:
             raise IndexCorruptError(
-                f"The index was built with the embedder {snapshot.model!r} but {self.embedder.name!r} "
+                f"The index was built with the embedder {built_with!r} but {self.embedder.name!r} "
                 "is configured (CITEBOT_EMBEDDER / CITEBOT_ENCODER), and their vectors must not "
                 "be mixed; run `citebot index rebuild`, or set them back."
             )
-        self._snapshot = snapshot
-        self._answerer = Answerer(snapshot, self.embedder)
-        self._refresh_due = time.monotonic() + REFRESH_SECONDS
+        if self._noted_encoder != built_with:
+            self._noted_encoder = built_with
+            log.warning("note: this index was built with CITEBOT_ENCODER=%s; it answers as it is, "
+                        "and `citebot index rebuild` moves it to %s", stored, configured)
 
     def _current(self) -> Snapshot:
         """The latest stored snapshot to build on (called holding the store's write lock): the
@@ -322,7 +353,8 @@ class CiteIndex:
         sentence_vectors = self.embedder.embed(sentence_texts, progress=show)
         passage_vectors = self.embedder.embed(passage_texts, progress=show)
         return Snapshot(
-            model=self.embedder.name,
+            # Added to an index another encoder built: it stays marked as that one's until rebuilt.
+            model=snapshot.model if snapshot.sentences else self.embedder.name,
             documents={**snapshot.documents, **by_id},
             sentences=snapshot.sentences + sentences,
             sentence_vectors=np.concatenate([snapshot.sentence_vectors, sentence_vectors]),

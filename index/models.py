@@ -74,6 +74,19 @@ class Citation:
     # see "…" where text was left out, while ``quote`` stays an exact slice of the document.
     clipped_start: bool = False
     clipped_end: bool = False
+    # Where the short answer lies in the document (inside ``quote``), for renderers to mark;
+    # None when the quote itself is the answer or nothing was answered.
+    answer_start: int | None = None
+    answer_end: int | None = None
+
+    def quote_parts(self) -> tuple[str, str, str]:
+        """``quote`` split around the short answer: (before, answer, after); the answer part is
+        empty when there is no span to mark."""
+        if self.answer_start is None or self.answer_end is None:
+            return self.quote, "", ""
+        a = min(max(self.answer_start - self.start, 0), len(self.quote))
+        b = min(max(self.answer_end - self.start, a), len(self.quote))
+        return self.quote[:a], self.quote[a:b], self.quote[b:]
 
     def display_quote(self, ellipsis: str = "…") -> str:
         return f"{ellipsis if self.clipped_start else ''}{self.quote}{ellipsis if self.clipped_end else ''}"
@@ -91,6 +104,9 @@ class Answer:
     latency_ms: float = 0.0
     # Why a question was refused ("not_in_documents", "empty_index"); None when answered.
     refusal: str | None = None
+    reader: str = ""  # which reader answered: "extractive", "heuristic", "llm"
+    # Why a language model's answer was not shown (index.llm_reader.REASONS); None otherwise.
+    llm_rejected: str | None = None
 
     @property
     def best(self) -> Citation | None:
@@ -104,4 +120,5 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "latency_ms": round(self.latency_ms, 2),
             "refusal": self.refusal,
-        }
+            "reader": self.reader,
+        } | ({"llm_rejected": self.llm_rejected} if self.llm_rejected else {})

@@ -153,13 +153,15 @@ def _normalise_space(text: str) -> str:
 
 def _rejoin_broken(paragraphs: list[str]) -> list[str]:
     """Re-join a paragraph split mid-sentence (no closing punctuation, next starts lowercase)."""
-    joined: list[str] = []
+    # Gathered and joined once: adding to a growing string would copy it for every line, which
+    # for thousands of lowercase one-line paragraphs is quadratic.
+    groups: list[list[str]] = []
     for paragraph in paragraphs:
-        if joined and not joined[-1].endswith(_TERMINAL) and paragraph[:1].islower():
-            joined[-1] = f"{joined[-1]} {paragraph}"
+        if groups and not groups[-1][-1].endswith(_TERMINAL) and paragraph[:1].islower():
+            groups[-1].append(paragraph)
         else:
-            joined.append(paragraph)
-    return joined
+            groups.append([paragraph])
+    return [" ".join(group) for group in groups]
 
 
 # --- Markdown ------------------------------------------------------------------------------------

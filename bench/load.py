@@ -292,11 +292,11 @@ async def _rounds(one_round, platform: str, count: int, rounds: int, alone: int)
 def open_service(home: Path, embedder: str):
     from bot.service import AnswerService
     from bot.state import StateStore, default_database_url
-    from index.embedders import HashingEmbedder, SentenceTransformerEmbedder
+    from index.embedders import HashingEmbedder, model_embedder
     from index.engine import CiteIndex
 
     home.mkdir(parents=True, exist_ok=True)
-    model = HashingEmbedder() if embedder == "hashing" else SentenceTransformerEmbedder()
+    model = HashingEmbedder() if embedder == "hashing" else model_embedder()  # the default encoder
     index = CiteIndex(home, embedder=model, corpus=CORPUS)
     return AnswerService(index, StateStore(default_database_url(home)))
 

@@ -50,6 +50,7 @@ def main() -> None:
 def ask(question: str | None, as_json: bool, top: int, question_file, collections: list[str]) -> None:
     """Answer QUESTION from the indexed documents, with the quoted passage."""
     from index.errors import CiteBotError, QuestionError
+    from index.questions import visible_text
 
     from .render import render_answer
     from .runtime import open_index
@@ -60,7 +61,7 @@ def ask(question: str | None, as_json: bool, top: int, question_file, collection
     collections = collections or [DEFAULT_COLLECTION]
     if question_file is None:
         try:
-            answer = index.ask(question, top=top, collections=collections)
+            answer = index.ask(visible_text(question), top=top, collections=collections)
         except QuestionError as exc:
             _fail(str(exc), EXIT_BAD_QUESTION)
         except CiteBotError as exc:
@@ -71,7 +72,7 @@ def ask(question: str | None, as_json: bool, top: int, question_file, collection
     failures = 0
     first = True
     for line in question_file:
-        text = line.strip()
+        text = visible_text(line).strip()
         if not text:
             continue
         try:
@@ -79,7 +80,9 @@ def ask(question: str | None, as_json: bool, top: int, question_file, collection
         except QuestionError as exc:
             failures += 1
             if as_json:
-                click.echo(json.dumps({"question": text[:200], "error": str(exc)}, ensure_ascii=False))
+                # The keys every other line has, so a reader of the JSON Lines needs no special case.
+                click.echo(json.dumps({"question": text[:200], "answered": False, "citations": [],
+                                       "error": str(exc)}, ensure_ascii=False))
             else:
                 click.echo(f"citebot: {exc}", err=True)
             continue

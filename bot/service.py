@@ -28,6 +28,7 @@ from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 from index.engine import DEFAULT_COLLECTION, CiteIndex
 from index.errors import QuestionError
 from index.models import Answer
+from index.questions import visible_text
 
 from . import logs, metrics
 from .ratelimit import QuestionLimiter, RateLimited
@@ -52,6 +53,11 @@ class Question:
     thread: str | None = None  # the platform's thread/conversation key, for follow-ups
     follow_up: bool = False  # asked in a thread CiteBot already answered: use its context
     direct: bool = False  # a direct message: it sees the DM collections (CITEBOT_DM_COLLECTIONS)
+
+    def __post_init__(self) -> None:
+        # Zero-width, bidi and control characters change nothing a person sees, so they must not
+        # change the answer, nor make an invisible message count as a question.
+        object.__setattr__(self, "text", visible_text(self.text))
 
 
 class ShuttingDown(QuestionError):

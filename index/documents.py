@@ -349,13 +349,20 @@ def _parse_plain(source_text: str) -> _Parsed:
 
 
 def _parse_html(html: str, source: str) -> _Parsed:
+    if _too_deep(html):
+        return _parse_deep_html(html, source)
     # trafilatura finds the article body in a real page (skipping navigation, ads, footers),
     # which is exactly the part worth quoting.
-    import trafilatura
+    try:
+        import trafilatura
 
-    extracted = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, favor_recall=True
-    )
+        extracted = trafilatura.bare_extraction(
+            html, with_metadata=True, include_comments=False, favor_recall=True
+        )
+    except ImportError as exc:  # lxml_html_clean (lxml's cleaner, a separate package since 5.2)
+        raise DocumentError(
+            source, f"HTML support is not installed (missing module '{exc.name}'); reinstall CiteBot"
+        ) from exc
     parsed = _Parsed()
     text = getattr(extracted, "text", None) if extracted is not None else None
     if extracted is not None:
@@ -370,6 +377,70 @@ def _parse_html(html: str, source: str) -> _Parsed:
         raise DocumentError(source, "no text found")
     paragraphs = [_normalise_space(line) for line in text.split("\n")]
     paragraphs = [p for p in paragraphs if p and p != parsed.title]
+    parsed.paragraphs = _rejoin_broken(paragraphs)
+    return parsed
+
+
+def _too_deep(html: str) -> bool:
+    """libxml2 (under lxml, under trafilatura) stops building the tree at 256 levels of nesting
+    and drops everything deeper without raising; its error log is the only sign."""
+    import lxml.html
+
+    parser = lxml.html.HTMLParser()
+    try:
+        lxml.html.fromstring(html, parser=parser)
+    except (ValueError, lxml.etree.ParserError):
+        return False
+    return any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log)
+
+
+_BLOCK_TAGS = frozenset(
+    "p div li ul ol h1 h2 h3 h4 h5 h6 td th tr pre blockquote br section article header footer "
+    "main table dd dt figcaption".split()
+)
+_SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "head"})
+
+
+def _parse_deep_html(html: str, source: str) -> _Parsed:
+    """Text of a page nested too deeply for lxml, read by the standard library's streaming parser,
+    which keeps no tree and so has no depth limit: each block element's text is a paragraph."""
+    from html.parser import HTMLParser
+
+    blocks: list[list[str]] = [[]]
+    title: list[str] = []
+    where = {"skip": 0, "title": False}
+
+    class Reader(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "title":
+                where["title"] = True
+            elif tag in _SKIPPED_TAGS:
+                where["skip"] += 1
+            elif tag in _BLOCK_TAGS and blocks[-1]:
+                blocks.append([])
+
+        def handle_endtag(self, tag):
+            if tag == "title":
+                where["title"] = False
+            elif tag in _SKIPPED_TAGS:
+                where["skip"] = max(0, where["skip"] - 1)
+            elif tag in _BLOCK_TAGS and blocks[-1]:
+                blocks.append([])
+
+        def handle_data(self, data):
+            if where["title"]:
+                title.append(data)
+            elif not where["skip"]:
+                blocks[-1].append(data)
+
+    reader = Reader(convert_charrefs=True)
+    reader.feed(html)
+    reader.close()
+    parsed = _Parsed(title=_normalise_space("".join(title)))
+    paragraphs = [_normalise_space("".join(block)) for block in blocks]
+    paragraphs = [p for p in paragraphs if p and p != parsed.title]
+    if not paragraphs:
+        raise DocumentError(source, "no text found")
     parsed.paragraphs = _rejoin_broken(paragraphs)
     return parsed
 

@@ -152,9 +152,7 @@ def clear_question_caches(index) -> None:
     spans.answer_type.cache_clear()
     spans._cached_candidates.cache_clear()
     spans._token_terms.cache_clear()
-    retriever = index.answerer.retriever
-    retriever._sum_norms.clear()
-    retriever._window_parts.clear()
+    index.answerer.retriever.forget_cached()
 
 
 # --- 1. answer latency ---------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from index.engine import DEFAULT_COLLECTION, IngestError
 from index.errors import DocumentError
 from index.fetch import fetch_url
+from index.keypoints import key_points
 from index.models import Document
 
-from .digest.content import key_points
 from .service import AnswerService
 from .settings import Settings
 

@@ -118,21 +118,24 @@ def make_formatter(settings: Settings) -> logging.Formatter:
     return ScrubbingFormatter(inner, secret_values(settings))
 
 
+class CiteBotHandler(logging.StreamHandler):
+    """The handler configure_logging installs, told apart from handlers others installed."""
+
+
 def configure_logging(settings: Settings, stream=None) -> logging.Handler:
     """Send every log line (CiteBot's and the libraries') to ``stream`` (stderr) in the chosen
     format. Replaces handlers a previous call installed, so it can be called again."""
     global _include_text
     _include_text = settings.log_question_text
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = CiteBotHandler(stream or sys.stderr)
     handler.setFormatter(make_formatter(settings))
     # On the handler too: some libraries set their own loggers' levels when imported (later).
     handler.setLevel(settings.log_level)
     if settings.log_level != "DEBUG":
         handler.addFilter(_quiet_chatty)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_citebot", False)]:
+    for old in [h for h in root.handlers if isinstance(h, CiteBotHandler)]:
         root.removeHandler(old)
-    handler._citebot = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(settings.log_level)
     return handler

@@ -24,49 +24,22 @@ import inspect
 import logging
 import signal
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from .components import Component, PlatformComponent, StartupError
 from .service import AnswerService
 from .settings import Settings, masked_database_url
 from .state import utcnow
 from .web import make_web_app, start_web_app
 
-if TYPE_CHECKING:
-    from .digest.scheduler import Poster
+__all__ = ["Component", "StartupError", "config_report", "run", "serve"]
 
 log = logging.getLogger("citebot.serve")
 
 RETENTION_EVERY = timedelta(hours=1)
-
-
-class StartupError(Exception):
-    """Serving cannot start; the message is one line naming the setting to fix."""
-
-
-class Component:
-    """Something that runs beside the HTTP server for as long as CiteBot serves."""
-
-    name = "component"
-    # A task whose end (normally or not) means the component died; serve then shuts down.
-    watched: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        pass
-
-    async def stop_taking_questions(self) -> None:
-        """Called first on shutdown, before the questions in flight are waited for."""
-
-    async def stop(self) -> None:
-        pass
-
-    def ready(self) -> bool:
-        return True
-
-    def describe(self) -> str:
-        return self.name
 
 
 # --- the platforms -------------------------------------------------------------------------------
@@ -95,131 +68,22 @@ def platforms_to_run(settings: Settings, only: str | None = None) -> list[str]:
     return [name for name in PLATFORMS if wanted[name](settings)]
 
 
+def platform_class(name: str) -> type[PlatformComponent]:
+    # Imported when chosen: a Slack-only CiteBot never imports discord.py, and the other way round.
+    if name == "slack":
+        from .slack.platform import SlackPlatform
+
+        return SlackPlatform
+    from .discord.platform import DiscordPlatform
+
+    return DiscordPlatform
+
+
 def check_platforms(settings: Settings, names: list[str]) -> None:
     """Raise :class:`StartupError` naming the variable a chosen platform still needs; nothing is
     opened, so a wrong setting costs no index load."""
-    if "slack" in names:
-        from .slack.app import check_settings
-        from .slack.clients import SlackSettingsError
-
-        try:
-            check_settings(settings)
-        except SlackSettingsError as exc:
-            raise StartupError(str(exc)) from None
-    if "discord" in names:
-        from .discord.bot import SetupError, bot_token
-
-        try:
-            bot_token(settings)
-        except SetupError as exc:
-            raise StartupError(exc.message) from None
-
-
-class PlatformComponent(Component):
-    """A chat platform: it also builds the poster the digest scheduler posts through."""
-
-    def digest_poster(self) -> Poster:
-        raise NotImplementedError
-
-
-class SlackPlatform(PlatformComponent):
-    name = "slack"
-
-    def __init__(self, settings: Settings, service: AnswerService, web_app: web.Application):
-        from .slack.app import build_app
-        from .slack.http import add_slack_routes
-
-        check_platforms(settings, ["slack"])
-        self.settings = settings
-        self.mode = settings.effective_slack_mode
-        self.app = build_app(settings, service)
-        self._socket = None
-        if self.mode == "http":
-            add_slack_routes(web_app, self.app)  # before the server starts: routes freeze then
-
-    async def start(self) -> None:
-        if self.mode != "socket":
-            return
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        assert self.settings.slack_app_token is not None
-        self._socket = AsyncSocketModeHandler(
-            self.app, app_token=self.settings.slack_app_token.get_secret_value()
-        )
-        await self._socket.connect_async()
-
-    async def stop_taking_questions(self) -> None:
-        # Slack hands new events to another open connection (another replica). Answers in
-        # flight are sent through the Web API and response URLs, not this socket.
-        if self._socket is not None:
-            await self._socket.close_async()
-            self._socket = None
-
-    async def stop(self) -> None:
-        await self.stop_taking_questions()
-
-    def describe(self) -> str:
-        return "slack (Socket Mode)" if self.mode == "socket" else "slack (HTTP, /slack/events)"
-
-    def digest_poster(self) -> Poster:
-        from .slack.digest import SlackPoster
-
-        return SlackPoster(self.app.client)
-
-
-class DiscordPlatform(PlatformComponent):
-    name = "discord"
-
-    def __init__(self, settings: Settings, service: AnswerService):
-        from .discord.bot import CiteBot, bot_token
-
-        check_platforms(settings, ["discord"])
-        self.token = bot_token(settings)
-        self.settings = settings
-        self.bot = CiteBot(service, settings=settings)
-        self._endpoints = contextlib.ExitStack()
-
-    async def start(self) -> None:
-        import discord
-
-        from .discord.bot import endpoints
-
-        self._endpoints.enter_context(endpoints(self.settings))
-        try:
-            await self.bot.login(self.token)
-        except discord.LoginFailure:
-            raise StartupError(
-                "Discord rejected DISCORD_TOKEN: reset the token on the Bot page and set it again."
-            ) from None
-        self.watched = asyncio.create_task(self._connect(), name="citebot: discord gateway")
-
-    async def _connect(self) -> None:
-        import discord
-
-        try:
-            await self.bot.connect(reconnect=True)
-        except discord.PrivilegedIntentsRequired:
-            raise StartupError(
-                "DISCORD_MESSAGE_CONTENT is on but the Message Content intent is off for this "
-                "bot: switch it on under Bot → Privileged Gateway Intents, or unset "
-                "DISCORD_MESSAGE_CONTENT."
-            ) from None
-
-    async def stop(self) -> None:
-        # After the drain: closing also closes discord.py's HTTP session, which replies need.
-        await self.bot.close()
-        if self.watched is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self.watched
-        self._endpoints.close()
-
-    def ready(self) -> bool:
-        return self.bot.is_ready()
-
-    def digest_poster(self) -> Poster:
-        from .discord.digest import DiscordPoster
-
-        return DiscordPoster(self.bot)
+    for name in names:
+        platform_class(name).check(settings)
 
 
 # --- background services -------------------------------------------------------------------------
@@ -440,11 +304,9 @@ async def _serve(
 
     web_app = make_web_app(ready)
     web_app.middlewares.append(_refuse_when_stopping(service))
-    platforms: dict[str, PlatformComponent] = {}
-    if "slack" in names:
-        platforms["slack"] = SlackPlatform(settings, service, web_app)
-    if "discord" in names:
-        platforms["discord"] = DiscordPlatform(settings, service)
+    platforms: dict[str, PlatformComponent] = {
+        name: platform_class(name)(settings, service, web_app) for name in names
+    }
     components.extend(platforms.values())
     digest = digest_component(settings, service, platforms)
     if digest is not None:

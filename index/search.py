@@ -268,6 +268,12 @@ class Retriever:
             )
         return found
 
+    def forget_cached(self) -> None:
+        """Drop what questions have filled in for this snapshot (window norms and parts), so the
+        next question pays for them again: how the benchmarks time an uncached question."""
+        self._sum_norms.clear()
+        self._window_parts.clear()
+
     def _mean_cosine(self, ids: list[int], dense: dict[int, float]) -> float:
         """Cosine between the question and the mean of unit sentence vectors."""
         if len(ids) == 1:

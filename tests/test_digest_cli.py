@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.digest.content import key_points
 from bot.digest.render import long_date
 from bot.settings import get_settings
 from bot.state import QuestionRecord, StateStore, default_database_url
+from index.keypoints import key_points
 from index.embedders import HashingEmbedder
 from index.engine import CiteIndex
 from tests.conftest import CORPUS

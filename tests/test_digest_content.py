@@ -12,12 +12,10 @@ import pytest
 
 from bot.digest.content import (
     Digest,
-    KeyPoint,
     NewDocument,
     QuestionGroup,
     build_digest,
     group_questions,
-    key_points,
 )
 from bot.discord.digest import digest_message as discord_message
 from bot.digest.render import console_digest
@@ -29,6 +27,7 @@ from bot.discord.render import (
     FIELD_VALUE_LIMIT,
 )
 from bot.state import QuestionRecord, StateStore
+from index.keypoints import KeyPoint, key_points
 from tests.fakes.slack_api import validate_blocks
 
 UTC = timezone.utc

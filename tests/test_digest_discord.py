@@ -12,13 +12,13 @@ import pytest
 import pytest_asyncio
 
 import bot.digest.scheduler as scheduler_module
-from bot.digest.content import key_points
 from bot.digest.scheduler import DigestScheduler
 from bot.discord.bot import CiteBot, endpoints
 from bot.discord.digest import DiscordPoster
 from bot.service import AnswerService
 from bot.settings import Settings
 from bot.state import QuestionRecord, StateStore
+from index.keypoints import key_points
 from tests.fakes.discord_server import DEFAULT_TOKEN, FakeDiscord, running_client
 
 UTC = timezone.utc

@@ -11,7 +11,6 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.digest.content import key_points
 from bot.digest.scheduler import DigestScheduler
 from bot.service import AnswerService
 from bot.settings import Settings
@@ -20,6 +19,7 @@ from bot.slack.digest import SlackPoster
 from bot.slack.http import add_slack_routes
 from bot.state import QuestionRecord, StateStore
 from bot.web import make_web_app
+from index.keypoints import key_points
 from tests.fakes.slack_api import FakeSlackWebAPI, sign_request, slash_command_form, validate_blocks
 
 SECRET = "test-signing-secret"

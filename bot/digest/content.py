@@ -1,8 +1,8 @@
 """What a digest says, as plain data: new documents with their key points, the questions asked,
 the ones CiteBot could not answer, and the votes. No platform and no wording here.
 
-Key points are whole sentences of the document, chosen with the vectors the index already holds
-(central to the document and not repeating each other); nothing is generated.
+Key points are whole sentences of the document, chosen by :func:`index.keypoints.key_points`
+from the vectors the index already holds; nothing is generated.
 """
 
 from __future__ import annotations
@@ -17,16 +17,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from index.engine import DEFAULT_COLLECTION, CiteIndex
+from index.keypoints import KeyPoint, key_points
 from index.store import Snapshot
 
 from ..state import StateStore
 
-MIN_POINTS, MAX_POINTS = 3, 5
-# A key point has to read as a statement on its own: fragments and run-on passages make poor ones.
-MIN_POINT_WORDS, MAX_POINT_CHARS = 6, 400
-# MMR's trade-off: 0 picks the most central sentences even if they repeat each other, 1 the most
-# different ones even if peripheral. 0.3 keeps centrality first.
-DIVERSITY = 0.3
 # Cosine similarity at which two questions count as one. all-MiniLM-L6-v2 puts rephrasings of a
 # question ("how much did Xi pledge" / "what amount did Xi pledge?") above it and different
 # questions about the same topic below it.
@@ -34,14 +29,6 @@ SAME_QUESTION = 0.8
 TOP_QUESTIONS = 5
 MAX_UNANSWERED = 10
 FIRST_WINDOW = timedelta(days=1)  # a channel's first digest reports the day before it
-
-
-@dataclass(frozen=True)
-class KeyPoint:
-    text: str  # exactly as it stands in the document
-    paragraph: int  # 1-based
-    start: int  # offsets into the document's text
-    end: int
 
 
 @dataclass(frozen=True)
@@ -81,60 +68,6 @@ class Digest:
     def quiet(self) -> bool:
         """Nothing worth a post: no new document and no question."""
         return not self.documents and self.asked == 0
-
-
-# --- key points ----------------------------------------------------------------------------------
-
-
-def key_points(snapshot: Snapshot, doc_id: str, count: int | None = None) -> list[KeyPoint]:
-    """3–5 sentences of ``doc_id`` by maximal marginal relevance over its sentence vectors:
-    each next pick is the sentence closest to the document's centroid, discounted by its
-    similarity to the picks so far. Returned in reading order."""
-    document = snapshot.documents[doc_id]
-    rows = [i for i, s in enumerate(snapshot.sentences) if s.doc_id == doc_id]
-    if not rows:
-        return []
-    vectors = np.asarray(snapshot.sentence_vectors[rows], dtype=np.float32)
-    centroid = vectors.mean(axis=0)
-    norm = float(np.linalg.norm(centroid))
-    centroid = centroid / norm if norm > 0 else centroid
-
-    texts = [snapshot.sentence_text(snapshot.sentences[i]) for i in rows]
-    candidates = [
-        j
-        for j, text in enumerate(texts)
-        if len(text.split()) >= MIN_POINT_WORDS and len(text) <= MAX_POINT_CHARS
-    ] or list(range(len(rows)))
-    if count is None:
-        count = min(MAX_POINTS, max(MIN_POINTS, len(rows) // 5))
-    count = min(count, len(candidates))
-
-    relevance = vectors[candidates] @ centroid
-    similarity = vectors[candidates] @ vectors[candidates].T
-    chosen: list[int] = []  # positions in ``candidates``
-    redundancy = np.full(len(candidates), -np.inf, dtype=np.float32)
-    for _ in range(count):
-        if chosen:
-            score = (1 - DIVERSITY) * relevance - DIVERSITY * redundancy
-        else:
-            score = relevance.copy()
-        score[chosen] = -np.inf
-        pick = int(np.argmax(score))  # ties go to the earlier sentence
-        chosen.append(pick)
-        redundancy = np.maximum(redundancy, similarity[pick])
-
-    points = []
-    for position in sorted(candidates[c] for c in chosen):
-        sentence = snapshot.sentences[rows[position]]
-        points.append(
-            KeyPoint(
-                text=document.text[sentence.start : sentence.end],
-                paragraph=sentence.paragraph,
-                start=sentence.start,
-                end=sentence.end,
-            )
-        )
-    return points
 
 
 def new_documents(

@@ -1,6 +1,6 @@
 """The Discord bot, and the Discord set-up commands: ``citebot discord invite``
 (:func:`invite_url`) and ``citebot discord sync`` (:func:`sync`). ``citebot serve`` runs the bot
-(:class:`bot.serve.DiscordPlatform`)."""
+(:class:`bot.discord.platform.DiscordPlatform`)."""
 
 from __future__ import annotations
 

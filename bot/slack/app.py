@@ -1,5 +1,5 @@
 """The Slack app: one bolt ``AsyncApp`` with every CiteBot listener. ``citebot serve`` runs it over
-Socket Mode or HTTP (:class:`bot.serve.SlackPlatform`).
+Socket Mode or HTTP (:class:`bot.slack.platform.SlackPlatform`).
 
 An event flows: Slack → (Socket Mode WebSocket | signed ``POST /slack/events``) → bolt verifies
 the signature, authorises, drops the bot's own messages → :class:`Listeners` drops retried

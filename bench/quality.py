@@ -438,6 +438,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--encoder", choices=("torch", "onnx", "onnx-int8"), default="torch",
                         help="how the model runs (as CITEBOT_ENCODER); ONNX exports are kept "
                         "under CITEBOT_HOME/models")
+    parser.add_argument("--llm", action="store_true", help="also read the XQuAD questions with "
+                        "the language model at CITEBOT_LLM_URL (not in CI); printed, not written")
     args = parser.parse_args(argv)
 
     from bot.settings import get_settings
@@ -450,15 +452,70 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="citebot-quality-") as home:
         index, article_of = build(Path(home) / "xquad", data, embedder)
         results["xquad"] = evaluate_xquad(index, article_of, questions)
+        if args.llm:
+            results["llm"] = evaluate_llm(index, article_of, questions)
         results["validation"] = evaluate_validation(embedder, Path(home) / "validation")
         results["bundled"] = evaluate_bundled(embedder, Path(home) / "bundled")
     seconds = time.perf_counter() - started
     command = "python -m bench.quality" + (f" --encoder {args.encoder}" if args.encoder != "torch" else "")
     section = report(results, command=command, seconds=seconds)
     print(section)
+    if args.llm:
+        print(llm_report(results["llm"]))
     if not args.no_write:
         update_benchmarks(section)
     return results
+
+
+# --- with a language model (--llm; not in CI: it needs a configured endpoint) --------------------
+
+
+def evaluate_llm(index, article_of, questions) -> dict:
+    """The XQuAD questions read by the model at CITEBOT_LLM_URL over the trained reader: the same
+    figures, plus the share of the model's answers the check rejected (and why)."""
+    from bot.runtime import make_llm_reader
+    from bot.settings import get_settings
+    from index.engine import make_reader
+
+    settings = get_settings()
+    if not settings.llm_url:
+        raise SystemExit("--llm needs CITEBOT_LLM_URL and CITEBOT_LLM_MODEL (README, \"Answers "
+                         "written by a language model\")")
+    reader = make_llm_reader(settings, make_reader("extractive"))
+    index.answerer.use_reader(reader)
+    outcomes: Counter = Counter()  # per question read: the rejection reason, or "shown"
+    read = index.answerer.reader.read
+
+    def read_and_count(question, passages):
+        reading = read(question, passages)
+        outcomes[reading.rejected or "shown"] += 1
+        return reading
+
+    index.answerer.reader.read = read_and_count
+    try:
+        row = summarise(run_citebot(index, questions, article_of))
+    finally:
+        reader.close()
+    asked = sum(outcomes.values())
+    row["model"] = settings.llm_model
+    row["llm_rejected"] = (asked - outcomes["shown"]) / asked if asked else float("nan")
+    row["rejected_by_reason"] = {k: v for k, v in outcomes.most_common() if k != "shown"}
+    return row
+
+
+def llm_report(row: dict) -> str:
+    keys = ("passage@1", "em", "f1", "spans_shown", "wrong_shown", "answerable_refused",
+            "unanswerable_refused", "p50_ms", "p95_ms", "llm_rejected")
+    reasons = ", ".join(f"{k} {v}" for k, v in row["rejected_by_reason"].items()) or "none"
+    return "\n".join([
+        f"### XQuAD English with a language model ({row['model']}, over the trained reader)",
+        "",
+        "| " + " | ".join(keys) + " |",
+        "|" + "---|" * len(keys),
+        "| " + " | ".join(str(row[k]) if k == "spans_shown" else f"{row[k]:.3f}" for k in keys) + " |",
+        "",
+        f"LLM answers rejected by the check, by reason: {reasons}.",
+    ])
 
 
 if __name__ == "__main__":

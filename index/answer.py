@@ -226,6 +226,11 @@ class Answerer:
             seen.add(passage_ids[best.passage])
             if reading.confident:
                 short = best.text
+                held = passages[best.passage]
+                if short != held.text[best.start - held.start : best.end - held.start]:
+                    # Not the document's words (a language model's answer, index/llm_reader.py):
+                    # the quote is its support, and no part of it is marked as the answer.
+                    citation.answer_start = citation.answer_end = None
             else:
                 # Not sure of the span: the sentence that holds it is the answer.
                 short = citation.quote

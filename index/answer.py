@@ -186,13 +186,16 @@ class Answerer:
             return Answer(question, False, "", [], _elapsed(started), refusal="empty_index",
                           reader=self.reader.name)
         passages, passage_ids = self.passages(ranking, self.reader.passages_to_read)
-        reading = self.reader.read(question, passages)
+        # A follow-up ("and why?") is read, as it was searched, with the question it follows.
+        reading = self.reader.read(f"{context} {question}" if context else question, passages)
         return self.build(question, ranking, passages, passage_ids, reading, top=top,
                           started=started)
 
     def passages(self, ranking: Ranking, count: int) -> tuple[list[Passage], list[int]]:
         """The paragraphs of the ``count`` best-ranked distinct passages, each with its best
-        window, in rank order; and their indices in the snapshot's passages."""
+        window, in rank order, then the best document's byline (paragraph 0) so that "who wrote
+        it?" is read like any question; and their indices in the snapshot's passages (-1 for
+        the byline)."""
         passages: list[Passage] = []
         ids: list[int] = []
         for candidate, evidence in zip(ranking.candidates, ranking.features):
@@ -206,6 +209,11 @@ class Answerer:
             passages.append(Passage(doc_id, paragraph, span.start, document.text[span.start : span.end],
                                     window=self.window_range(candidate), evidence=evidence))
             ids.append(candidate.passage)
+        if passages:
+            byline = " ".join(byline_lines(self.snapshot.documents[passages[0].doc_id]))
+            if byline:
+                passages.append(Passage(passages[0].doc_id, BYLINE, 0, byline))
+                ids.append(-1)
         return passages, ids
 
     def build(self, question: str, ranking: Ranking, passages: list[Passage],
@@ -220,8 +228,11 @@ class Answerer:
         short = ""
         if answered:
             best = reading.answers[0]
-            citation = self._span_citation(best, passages[best.passage], passage_ids[best.passage],
-                                           ranking, question)
+            if passages[best.passage].paragraph == BYLINE:
+                citation = self._byline_citation(best, passages[best.passage])
+            else:
+                citation = self._span_citation(best, passages[best.passage],
+                                               passage_ids[best.passage], ranking, question)
             citations.append(citation)
             seen.add(passage_ids[best.passage])
             if reading.confident:
@@ -245,6 +256,21 @@ class Answerer:
         return Answer(question, answered, short, citations, _elapsed(started),
                       refusal=None if answered else "not_in_documents",
                       reader=reading.reader or self.reader.name, llm_rejected=reading.rejected)
+
+    def _byline_citation(self, span: ReadAnswer, passage: Passage) -> Citation:
+        """The byline line holding ``span``, cited as paragraph 0; its offsets are into the
+        byline (it is the document's metadata, not its text)."""
+        document = self.snapshot.documents[passage.doc_id]
+        start = 0
+        for line in byline_lines(document):
+            if start <= span.start < start + len(line):
+                break
+            start += len(line) + 1
+        return Citation(
+            document=document.doc_id, title=document.title, source=document.source,
+            paragraph=BYLINE, quote=line, score=0.0, url=document.url, start=start,
+            end=start + len(line), answer_start=span.start, answer_end=min(span.end, start + len(line)),
+        )
 
     def _span_citation(self, span: ReadAnswer, passage: Passage, passage_id: int,
                        ranking: Ranking, question: str) -> Citation:
@@ -311,6 +337,26 @@ class Answerer:
             clipped_start=start > window_start,
             clipped_end=end < window_end,
         )
+
+
+# Paragraph number of a document's byline when it is cited: its metadata, not its text.
+BYLINE = 0
+
+
+def byline_lines(document) -> list[str]:
+    """What ingest kept about who wrote a document, where and when (index/documents.py puts it in
+    ``metadata``), as sentences a reader can answer "who wrote it?" from."""
+    meta = document.metadata
+    lines = []
+    if meta.get("author"):
+        lines.append(f"By {meta['author']}" + (f" in {meta['place']}." if meta.get("place") else "."))
+    if meta.get("date"):
+        lines.append(f"Published {meta['date']}.")
+    for key in ("additional_reporting", "copyright"):
+        if meta.get(key):
+            text = " ".join(meta[key].split())
+            lines.append(text if text.endswith(".") else text + ".")
+    return lines
 
 
 _WORD = re.compile(r"\S+")

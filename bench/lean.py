@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,29 @@ main(sys.argv[2:], prog_name="citebot")
 """ % (TORCH_FAMILY,)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Which install runs the commands: its python, its ``citebot`` and its source tree."""
+
+    python: str
+    citebot: str
+    root: Path
+    name: str
+
+
 def citebot_exe() -> str:
     exe = Path(sys.executable).with_name("citebot")
     return str(exe) if exe.exists() else "citebot"
+
+
+# This process's own install (the development venv, with the train and test extras).
+DEV = Runtime(sys.executable, citebot_exe(), ROOT, "the development venv (train and test extras)")
+
+
+def installed_runtime(clone: Path) -> Runtime:
+    venv = clone / ".venv" / "bin"
+    return Runtime(str(venv / "python"), str(venv / "citebot"), clone,
+                   "a fresh clone's default install (`scripts/install.sh`)")
 
 
 def reader_in_use() -> str:
@@ -79,12 +100,12 @@ def default_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_child(home: Path, args: list[str], *, stdin=None, **extra: str) -> tuple[dict, str]:
+def run_child(home: Path, args: list[str], runtime: Runtime = DEV) -> tuple[dict, str]:
     """``citebot ARGS`` through :data:`CHILD`; its report and its stdout."""
     report = home / ".child-report.json"
-    done = subprocess.run([sys.executable, "-c", CHILD, str(report), *args], cwd=home,
-                          env={**default_env(home, **extra), "PYTHONPATH": str(ROOT)},
-                          stdin=stdin, capture_output=True, text=True, check=True)
+    done = subprocess.run([runtime.python, "-c", CHILD, str(report), *args], cwd=home,
+                          env={**default_env(home), "PYTHONPATH": str(runtime.root)},
+                          capture_output=True, text=True, check=True)
     return json.loads(report.read_text()), done.stdout
 
 
@@ -93,23 +114,24 @@ def run_child(home: Path, args: list[str], *, stdin=None, **extra: str) -> tuple
 COMMANDS = {"ask_s": ["ask", QUESTION], "digest_s": ["digest", "preview"], "help_s": ["--help"]}
 
 
-def cold_starts(home: Path, runs: int = 5) -> dict:
+def cold_starts(home: Path, runs: int = 5, runtime: Runtime = DEV) -> dict:
     """Each command as a new process on an index already built in ``home``: one untimed run
     first (it creates the state database), then the median of ``runs``."""
     env = default_env(home)
     result = {}
     for key, args in COMMANDS.items():
-        subprocess.run([citebot_exe(), *args], cwd=home, env=env, capture_output=True, check=True)
+        subprocess.run([runtime.citebot, *args], cwd=home, env=env, capture_output=True, check=True)
         walls = []
         for _ in range(runs):
             started = time.perf_counter()
-            subprocess.run([citebot_exe(), *args], cwd=home, env=env, capture_output=True, check=True)
+            subprocess.run([runtime.citebot, *args], cwd=home, env=env, capture_output=True,
+                           check=True)
             walls.append(time.perf_counter() - started)
-        report, _ = run_child(home, args)
+        report, _ = run_child(home, args, runtime)
         result[key] = {"median_s": statistics.median(walls), "walls": walls,
                        "imported": report["modules"]}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    subprocess.run([runtime.python, "-c", "pass"], check=True)
     result["python_s"] = time.perf_counter() - started
     return result
 
@@ -117,13 +139,13 @@ def cold_starts(home: Path, runs: int = 5) -> dict:
 # --- memory and the spread of answer latency -----------------------------------------------------
 
 
-def answer_spread(home: Path, questions: list[str]) -> dict:
+def answer_spread(home: Path, questions: list[str], runtime: Runtime = DEV) -> dict:
     """``citebot ask --file`` over ``questions`` in one process, one at a time: each answer's own
     ``latency_ms``, and the process's peak RSS (model, reader and index loaded)."""
     batch = home / "spread-questions.txt"
     batch.write_text("\n".join(questions) + "\n", encoding="utf-8")
     started = time.perf_counter()
-    report, stdout = run_child(home, ["ask", "--file", str(batch), "--json"])
+    report, stdout = run_child(home, ["ask", "--file", str(batch), "--json"], runtime)
     seconds = time.perf_counter() - started
     latencies = [json.loads(line)["latency_ms"] for line in stdout.splitlines()
                  if line.strip() and "latency_ms" in line]
@@ -133,7 +155,7 @@ def answer_spread(home: Path, questions: list[str]) -> dict:
             "seconds": seconds, "imported": report["modules"]}
 
 
-def serve_rss(home: Path, timeout: float = 120) -> dict:
+def serve_rss(home: Path, timeout: float = 120, runtime: Runtime = DEV) -> dict:
     """``citebot serve`` (no platform tokens: the HTTP server, the digest scheduler, the index and
     the reader): its RSS once ``/healthz`` answers 200, and the time that took."""
     with socket.socket() as probe:
@@ -141,9 +163,9 @@ def serve_rss(home: Path, timeout: float = 120) -> dict:
         port = probe.getsockname()[1]
     report = home / ".serve-report.json"
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-c", CHILD, str(report), "serve"], cwd=home,
+    server = subprocess.Popen([runtime.python, "-c", CHILD, str(report), "serve"], cwd=home,
                               env={**default_env(home, CITEBOT_PORT=str(port)),
-                                   "PYTHONPATH": str(ROOT)},
+                                   "PYTHONPATH": str(runtime.root)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
@@ -261,7 +283,8 @@ def indexing(paths: list[Path], work: Path, embedder, rounds: int = 2) -> dict:
 def fresh_install(work: Path) -> dict:
     """``git clone`` of this repository's HEAD, ``scripts/install.sh``, then ``citebot ask`` with
     no index yet (it builds one from the bundled corpus): first with an empty pip cache, then in
-    a second clone with the cache the first filled."""
+    a second clone with the cache the first filled, whose install is kept (``clone``) for the
+    other figures."""
     cache = work / "pip-cache"
     result = {}
     for label in ("cold", "warm"):
@@ -288,10 +311,11 @@ def fresh_install(work: Path) -> dict:
                          "torch_installed": has_torch, "venv_mb": venv_mb,
                          "cache_mb": sum(f.stat().st_size for f in cache.rglob("*")
                                          if f.is_file()) / 2**20}
-        shutil.rmtree(clone / ".venv", ignore_errors=True)
+        if label == "cold":
+            shutil.rmtree(clone / ".venv", ignore_errors=True)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
-    return {**result, "commit": commit}
+    return {**result, "commit": commit, "clone": str(work / "clone-warm")}
 
 
 # --- the image -----------------------------------------------------------------------------------
@@ -387,8 +411,9 @@ def section(lean: dict) -> str:
     lines = [
         "### Lean runtime (default settings)",
         "",
-        f"Everything here runs as a user would, on the default settings: the shipped int8 encoder "
-        f"and the {lean['reader']} reader, no CITEBOT_* variable but the data directory.",
+        f"Everything here runs as a user would, on the default settings (the shipped int8 encoder "
+        f"and the {lean['reader']} reader, no CITEBOT_* variable but the data directory) and, "
+        f"but for indexing, on {lean.get('runtime', DEV.name)}.",
         "",
         "\n".join(table),
         "",
@@ -453,19 +478,23 @@ def measure(paths: list[Path], work: Path, questions: list[str], *, spread: int 
     result: dict = {"reader": reader_in_use()}
     print("[lean] indexing beside LangChain", flush=True)
     result["indexing"] = indexing(paths, work, embedder)
-    print("[lean] cold starts and serving", flush=True)
-    home = work / "lean-article-home"
-    home.mkdir()
-    subprocess.run([citebot_exe(), "index", "rebuild"], cwd=home, env=default_env(home),
-                   check=True, capture_output=True)
-    result["cold"] = cold_starts(home, runs=cold_runs)
-    result["serve"] = serve_rss(home)
-    print(f"[lean] {spread} questions one at a time", flush=True)
-    asked = (questions * (spread // max(1, len(questions)) + 1))[:spread]
-    result["spread"] = answer_spread(Path(result["indexing"]["home"]), asked)
+    runtime = DEV
     if install:
         print("[lean] fresh clone: install and first answer, empty then warm pip cache", flush=True)
         result["install"] = fresh_install(work)
+        # The rest runs on what a user installs, not on this venv with its extras.
+        runtime = installed_runtime(Path(result["install"]["clone"]))
+    result["runtime"] = runtime.name
+    print(f"[lean] cold starts and serving on {runtime.name}", flush=True)
+    home = work / "lean-article-home"
+    home.mkdir()
+    subprocess.run([runtime.citebot, "index", "rebuild"], cwd=home, env=default_env(home),
+                   check=True, capture_output=True)
+    result["cold"] = cold_starts(home, runs=cold_runs, runtime=runtime)
+    result["serve"] = serve_rss(home, runtime=runtime)
+    print(f"[lean] {spread} questions one at a time", flush=True)
+    asked = (questions * (spread // max(1, len(questions)) + 1))[:spread]
+    result["spread"] = answer_spread(Path(result["indexing"]["home"]), asked, runtime)
     if image != "skip":
         result["image"] = image_size(build=image == "build")
     return result

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .search import _stopwords, terms
+from .search import terms
 from .sentences import split_text
 
 # --- numbers and amounts -------------------------------------------------------------------------
@@ -85,7 +85,6 @@ _OPENERS = frozenset({"yes", "approximately", "roughly", "nearly", "just", "acco
 def names(text: str) -> list[str]:
     """Capitalised words and acronyms in ``text`` (a possessive 's dropped), except a common
     word opening a sentence."""
-    stop = _stopwords()
     found = []
     text = _CURRENCY.sub(" ", _LINK.sub(" ", text))
     for match in _TOKEN.finditer(text):
@@ -94,7 +93,8 @@ def names(text: str) -> list[str]:
             continue
         before = text[: match.start()].rstrip(" \t\"'“‘(*_")
         opens = not before or before[-1] in ".!?:;\n"
-        if opens and (word.lower() in stop or word.lower() in _OPENERS):
+        # terms() keeps no stop word: an opener it drops ("The", "It", "Both") is not a name.
+        if opens and (not terms(word) or word.lower() in _OPENERS):
             continue
         found.append(word)
     return found

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from index.embedders import Embedder, HashingEmbedder, model_embedder
-from index.engine import CiteIndex
+from index.engine import CiteIndex, make_reader
+from index.reader import Reader
 
 from .settings import Settings, get_settings
 
@@ -29,7 +30,20 @@ def open_index(settings: Settings | None = None) -> CiteIndex:
         max_bytes=int(settings.max_document_mb * 1024 * 1024),
         vector_store=settings.vector_store,
         exact_search_max=settings.exact_search_max,
+        reader=make_llm_reader(settings, make_reader(settings.reader, threads=settings.threads)),
     )
+
+
+def make_llm_reader(settings: Settings, fallback: Reader | None) -> Reader | None:
+    """With CITEBOT_LLM_URL set, a language model answering over ``fallback`` (None: the
+    heuristic reader); otherwise ``fallback`` itself."""
+    if not settings.llm_url:
+        return fallback
+    from index.llm_reader import LLMReader
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return LLMReader(fallback, url=settings.llm_url, model=settings.llm_model or "",
+                     api_key=key, timeout=settings.llm_timeout)
 
 
 def open_state(settings: Settings | None = None) -> StateStore:

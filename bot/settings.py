@@ -10,7 +10,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args, get_origin
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +52,29 @@ class Settings(BaseSettings):
         "in index/encoder_model/; no torch), onnx (the fp32 export, torch's vectors exactly; "
         "exported once under CITEBOT_HOME/models) or torch (sentence-transformers). onnx and "
         "torch need the train extra.",
+    )
+    reader: Literal["extractive", "heuristic"] = Field(
+        default="extractive",
+        description="How answers are read from the passages: extractive (the trained reader "
+        "model shipped in index/reader_model/) or heuristic (typed patterns, the earlier reader).",
+    )
+    llm_model: str | None = Field(
+        default=None,
+        description="The model's name on CITEBOT_LLM_URL (e.g. gpt-4o-mini, llama3.1:8b).",
+    )
+    llm_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible API (https://api.openai.com/v1, Ollama's "
+        "http://localhost:11434/v1, a vLLM or llama.cpp server): a language model writes the "
+        "answers, each checked against the passages it cites before it is shown. Unset: the "
+        "reader answers, offline.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="The key CITEBOT_LLM_URL asks for (local servers need none)."
+    )
+    llm_timeout: float = Field(
+        default=20, gt=0, description="Seconds a language model answer may take, retries "
+        "included; past it the reader's answer is shown.",
     )
     max_document_mb: float = Field(default=20, gt=0, description="Largest document accepted.")
     fetch_timeout: float = Field(
@@ -168,6 +198,16 @@ class Settings(BaseSettings):
             milvus_uri(value)  # raises, naming the URL, for anything but a milvus:// URL
         return value or None
 
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        # Checked here so start-up names what is missing, not the server's 404 on a question.
+        if value and not info.data.get("llm_model"):
+            raise ValueError("CITEBOT_LLM_URL is set but CITEBOT_LLM_MODEL is not")
+        return value or None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value):
@@ -248,6 +288,9 @@ def expected(field: str) -> str:
         return "milvus://HOST:PORT or milvus:///path/to/file.db (unset: the embedded FAISS index)"
     if field == "rate_limit":
         return "a rate like 10/minute or 100/hour, or 0 to switch the limit off"
+    if field == "llm_url":
+        return ("an http(s):// URL of an OpenAI-compatible API (e.g. http://localhost:11434/v1), "
+                "with CITEBOT_LLM_MODEL naming the model")
     info = Settings.model_fields[field]
     kinds = [a for a in (*getattr(info.annotation, "__args__", ()), info.annotation) if a is not type(None)]
     literal = next((a for a in kinds if get_origin(a) is Literal), None)

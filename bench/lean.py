@@ -498,3 +498,34 @@ def measure(paths: list[Path], work: Path, questions: list[str], *, spread: int 
     if image != "skip":
         result["image"] = image_size(build=image == "build")
     return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Only these figures, printed (``python -m bench.perf`` takes them with the rest and writes
+    BENCHMARKS.md)."""
+    import argparse
+    import tempfile
+
+    from bench import quality
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spread", type=int, default=1000)
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--no-install", action="store_true")
+    parser.add_argument("--image", choices=("skip", "read", "build"), default="read")
+    args = parser.parse_args(argv)
+    data, questions = quality.load_xquad()
+    with tempfile.TemporaryDirectory(prefix="citebot-lean-") as work:
+        work = Path(work)
+        docs = work / "xquad-docs"
+        docs.mkdir()
+        paths = quality.write_articles(data, docs)
+        result = measure(paths, work, [q.text for q in questions], spread=args.spread,
+                         cold_runs=args.cold_runs, install=not args.no_install, image=args.image)
+    print(section(result))
+    print(json.dumps(result, indent=1, default=str))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -97,7 +97,7 @@ class SentenceTransformerEmbedder:
             if self._model is not None:
                 return
             model_path = self.model_path or str(weights_path("CITEBOT_ENCODER=torch"))
-            _offline()
+            offline()
             import torch
             import transformers
             from sentence_transformers import SentenceTransformer
@@ -141,7 +141,8 @@ class SentenceTransformerEmbedder:
 # directly also keeps torch out of the serving process (torch is imported once, to export).
 
 
-def _offline() -> None:
+def offline() -> None:
+    """Load models from the bundled copy only: nothing is downloaded, no progress bars."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -216,7 +217,7 @@ def export_onnx(model_path: str | Path, directory: str | Path, *, quantized: boo
 
 
 def _export_fp32(model_path: Path, target: str) -> None:
-    _offline()
+    offline()
     import torch
     import transformers
     from transformers import AutoModel
@@ -288,7 +289,7 @@ class OnnxEmbedder:
         with self._lock:
             if self._session is not None:
                 return
-            _offline()
+            offline()
             import onnxruntime
             from threadpoolctl import threadpool_limits
             from tokenizers import Tokenizer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import perf
+from bench import perf, perf_report
 from index.embedders import HashingEmbedder
 from index.engine import CiteIndex
 
@@ -28,13 +28,13 @@ def test_latency_ratios_are_positive_on_the_bundled_article(tmp_path):
 def test_performance_section_replaces_itself_and_keeps_the_rest(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\n## Answer quality (XQuAD English)\n\nquality\n")
-    perf.update_benchmarks("## Performance\n\nfirst\n", path)
-    perf.update_benchmarks("## Performance\n\nsecond\n", path)
+    perf_report.update_benchmarks("## Performance\n\nfirst\n", path)
+    perf_report.update_benchmarks("## Performance\n\nsecond\n", path)
     text = path.read_text()
     assert "quality" in text and "second" in text and "first" not in text
     assert text.count("## Performance") == 1
     path.write_text(text + "\n## Later\n\nkept\n")
-    perf.update_benchmarks("## Performance\n\nthird\n", path)
+    perf_report.update_benchmarks("## Performance\n\nthird\n", path)
     assert "kept" in path.read_text() and "second" not in path.read_text()
 
 
@@ -94,7 +94,7 @@ def test_report_has_every_section_and_checks_the_targets(tmp_path):
     results = {"load_before": (1.0,), "load_after": (1.0,), "pools": "openblas:1", "rounds": 1,
                "torch_threads": 2, "article_questions": questions, "quality_split": "XQuAD held-out",
                "encoders": {"torch": row(20.0, 0.60, 900, 9.0), "onnx-int8": row(60.0, 0.595, 300, 2.0)}}
-    text = perf.report(results, command="python -m bench.perf --quick", seconds=1.0)
+    text = perf_report.report(results, command="python -m bench.perf --quick", seconds=1.0)
     for heading in ("### Encoders", "### Answer latency vs the floor", "### Indexing throughput",
                     "### Cold start and memory", "### Against the targets"):
         assert heading in text

@@ -6,7 +6,6 @@ folder with their own variants.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from index.models import Answer, Citation, Document
@@ -29,35 +28,21 @@ def most_that_fit(text: Callable[[int], str], total: int, limit: int) -> tuple[i
     return low, text(low)
 
 
-# Placeholders for the short answer's place in a quote: private-use characters, taken out of the
-# document's own text first, so they survive escaping and cutting and are swapped for each
-# platform's bold afterwards; one left unpaired by a cut is dropped.
-ANSWER_MARKS = ("\ue000", "\ue001")
-_MARKED = re.compile("\ue000([^\ue000\ue001]*)\ue001")
-_NO_MARKS = str.maketrans("", "", "".join(ANSWER_MARKS))
-
-
-def marked_quote(citation: Citation) -> str:
-    """:meth:`Citation.display_quote` with the short answer between :data:`ANSWER_MARKS`."""
-    before, answer, after = (part.translate(_NO_MARKS) for part in citation.quote_parts())
-    body = f"{before}{ANSWER_MARKS[0]}{answer}{ANSWER_MARKS[1]}{after}" if answer else before
+def marked_quote(citation: Citation, escape: Callable[[str], str] = str, bold: str = "**") -> str:
+    """:meth:`Citation.display_quote` with the short answer between ``bold`` marks, each piece
+    escaped on its own (so no text from the document can open or close the mark), spaces kept
+    outside the marks (Markdown and mrkdwn ignore "* x*")."""
+    before, answer, after = citation.quote_parts()
+    core = answer.strip()
+    if not core:
+        return escape(citation.display_quote())
+    lead, trail = answer[: len(answer) - len(answer.lstrip())], answer[len(answer.rstrip()) :]
     ellipsis = "…"
-    return f"{ellipsis if citation.clipped_start else ''}{body}{ellipsis if citation.clipped_end else ''}"
-
-
-def bold_answer(text: str, open_mark: str, close_mark: str) -> str:
-    """``text`` (from :func:`marked_quote`, escaped) with the answer between the platform's bold
-    marks, spaces kept outside them (Markdown and mrkdwn ignore "* x*")."""
-
-    def bold(match: re.Match) -> str:
-        inner = match.group(1)
-        core = inner.strip()
-        if not core:
-            return inner
-        lead, trail = inner[: len(inner) - len(inner.lstrip())], inner[len(inner.rstrip()) :]
-        return f"{lead}{open_mark}{core}{close_mark}{trail}"
-
-    return _MARKED.sub(bold, text).translate(_NO_MARKS)
+    return "".join((
+        ellipsis if citation.clipped_start else "",
+        escape(before + lead), bold, escape(core), bold, escape(trail + after),
+        ellipsis if citation.clipped_end else "",
+    ))
 
 
 def answer_variables(answer: Answer) -> dict:
@@ -65,7 +50,7 @@ def answer_variables(answer: Answer) -> dict:
     return {
         "question": answer.question,
         "answer": answer.answer,
-        "quote": bold_answer(marked_quote(best), "**", "**") if best else "",
+        "quote": marked_quote(best) if best else "",
         "title": best.title if best else "",
         "paragraph": best.paragraph if best else 0,
         "url": best.url if best else None,

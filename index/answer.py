@@ -20,6 +20,7 @@ import numpy as np
 from .embedders import Embedder
 from .errors import QuestionError
 from .models import Answer, Citation
+from .questions import visible_text
 from .reader import HeuristicReader, Passage, Reader, ReadAnswer, Reading
 from .search import Candidate, Retriever, terms
 from .spans import AnswerType, ShortAnswer, answer_type, extract
@@ -101,7 +102,7 @@ def features_of(c: Candidate, typed: float) -> list[float]:
 
 
 def validate_question(question: str) -> str:
-    cleaned = " ".join(question.split())
+    cleaned = " ".join(visible_text(question).split())
     if not cleaned:
         raise QuestionError("Please ask a question: the text was empty.")
     if len(cleaned) > MAX_QUESTION_CHARS:

@@ -388,6 +388,8 @@ class CiteIndex:
                 try:
                     fresh = load_document(document.source, max_bytes=self.max_bytes)
                     fresh.doc_id, fresh.collection = document.doc_id, document.collection
+                    # A link the operator gave (`index add --url`) is not in the file itself.
+                    fresh.url = fresh.url or document.url
                     documents.append(fresh)
                 except DocumentError:
                     documents.append(document)

@@ -4,8 +4,9 @@ forge or break that mark."""
 from __future__ import annotations
 
 from bot.discord.render import answer_message as discord_answer
-from bot.render import ANSWER_MARKS, bold_answer, marked_quote, render_answer
+from bot.render import marked_quote, render_answer
 from bot.slack.render import answer_message as slack_answer
+from bot.slack.text import escape
 from index.models import Answer, Citation
 
 SENTENCE = "Xi said Beijing would provide Rmb26bn ($3.7bn) in support."
@@ -39,17 +40,18 @@ def test_a_quote_without_a_span_is_shown_as_it_is():
     answer = _answer()
     answer.best.answer_start = answer.best.answer_end = None
     assert "**" not in render_answer(answer)
+    assert SENTENCE in render_answer(answer)
 
 
-def test_placeholders_inside_the_document_cannot_forge_a_mark():
-    forged = f"Costs {ANSWER_MARKS[0]}nothing{ANSWER_MARKS[1]} at all, Rmb26bn ($3.7bn) paid."
-    text = bold_answer(marked_quote(_answer(forged).best), "*", "*")
-    assert "*nothing*" not in text and "*Rmb26bn ($3.7bn)*" in text
-    assert ANSWER_MARKS[0] not in text and ANSWER_MARKS[1] not in text
+def test_document_markup_around_the_span_is_escaped_not_bold():
+    # A document's own asterisks cannot close the mark early or open another.
+    text = "Costs *nothing* at all, <!channel> Rmb26bn ($3.7bn) paid *today."
+    quote = marked_quote(_answer(text).best, escape, "*")
+    assert "&lt;!channel&gt;" in quote and "*Rmb26bn ($3.7bn)*" in quote
+    discord = discord_answer(_answer(text)).embeds[0].description
+    assert r"\*nothing\*" in discord and "**Rmb26bn ($3.7bn)**" in discord
 
 
-def test_a_cut_through_the_mark_leaves_no_stray_placeholder():
-    marked = marked_quote(_answer().best)
-    cut = marked[: marked.index(ANSWER_MARKS[1]) - 2]
-    text = bold_answer(cut, "*", "*")
-    assert ANSWER_MARKS[0] not in text and "*" not in text
+def test_spaces_stay_outside_the_marks():
+    answer = _answer(span=" Rmb26bn ")
+    assert "provide **Rmb26bn** ($3.7bn)" in render_answer(answer)

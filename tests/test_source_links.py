@@ -86,6 +86,12 @@ def test_index_add_url_sets_the_link_the_operator_gave(run, page):
     assert listed(run)[str(page.resolve())] is None
 
 
+def test_rebuild_keeps_the_link_the_operator_gave(run, page):
+    assert run("index", "add", str(page), "--url", "https://intranet.example/handbook").exit_code == 0
+    assert run("index", "rebuild").exit_code == 0
+    assert listed(run)[str(page.resolve())] == "https://intranet.example/handbook"
+
+
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", "intranet/handbook",
                                  "https://x.example/a b", ""])
 def test_index_add_url_refuses_what_is_not_a_web_address(run, page, url):

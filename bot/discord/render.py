@@ -19,7 +19,7 @@ from discord.utils import escape_markdown, escape_mentions
 from index.models import Answer, Citation, Document
 from index.sentences import split_text
 
-from ..render import bold_answer, marked_quote, most_that_fit
+from ..render import marked_quote, most_that_fit
 from ..templates import render
 
 PLATFORM = "discord"
@@ -166,7 +166,7 @@ def _citation_variables(citation: Citation | None) -> dict[str, Any]:
     if citation is None:
         return {"quote": "", "title": "", "paragraph": 0, "url": None}
     return {
-        "quote": bold_answer(safe(marked_quote(citation)), "**", "**"),
+        "quote": marked_quote(citation, safe, "**"),
         "title": safe(one_line(citation.title)),
         "paragraph": citation.paragraph,
         "url": safe_url(citation.url),

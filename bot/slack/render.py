@@ -12,10 +12,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from index.models import Answer, Document
+from index.models import Answer, Citation, Document
 from index.sentences import split_text
 
-from ..render import bold_answer, marked_quote
+from ..render import marked_quote
 from ..templates import render
 from .text import escape, to_plain
 
@@ -172,8 +172,7 @@ def answer_message(answer: Answer, question_id: int | None, *, asked: str | None
     if best:
         blocks.append(
             section(
-                fit(lambda q: phrase("quote", quote=bold_answer(q, "*", "*")), marked_quote(best),
-                    SECTION_LIMIT, cut_sentences)
+                _quote_section(best)
             )
         )
         source = phrase("source", title=title, paragraph=paragraph, url=safe_url(best.url))
@@ -194,6 +193,15 @@ def answer_message(answer: Answer, question_id: int | None, *, asked: str | None
 
     text = fit(fallback, best.display_quote() if best else "", FALLBACK_LIMIT, cut_sentences)
     return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _quote_section(citation: Citation) -> str:
+    # A quote is at most 400 characters, so with its answer in bold it fits; should it not, the
+    # plain quote is cut to size instead (a cut could split the bold marks).
+    marked = phrase("quote", quote=marked_quote(citation, escape, "*"))
+    if len(marked) <= SECTION_LIMIT:
+        return marked
+    return fit(lambda q: phrase("quote", quote=q), citation.display_quote(), SECTION_LIMIT, cut_sentences)
 
 
 def notice(mrkdwn: str) -> Message:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from index.engine import DEFAULT_COLLECTION, IngestError
+from index.engine import DEFAULT_COLLECTION, IngestCancelled, IngestError
 from index.errors import DocumentError
 from index.fetch import fetch_url
 from index.keypoints import key_points
@@ -181,6 +181,12 @@ class DocumentService:
                     self.index.add_bytes, data, name=name, source=source, url=url,
                     collection=collection,
                 )
+            except IngestCancelled as exc:
+                log.info("adding %s to %s stopped: shutting down", name, collection)
+                raise DocumentRefused(
+                    f"Couldn't add {what}: CiteBot is restarting; nothing was added, so please "
+                    "add it again in a minute."
+                ) from exc
             except IngestError as exc:
                 reason = exc.errors[0].reason if exc.errors else str(exc)
                 log.info("refused to add %s to %s: %s", name, collection, reason)

@@ -341,6 +341,9 @@ async def _serve(
         finally:
             stopping = True
             service.accepting = False  # before the platforms close, so nothing slips in between
+            # A large /add still embedding stops at its next chunk, writing nothing, rather than
+            # holding the process past its shutdown (its worker thread cannot be cancelled).
+            service.index.close()
             log.info("stopping: no new questions")
             for component in reversed(started):
                 with _logged(f"stopping {component.name}"):

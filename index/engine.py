@@ -43,6 +43,8 @@ log = logging.getLogger("citebot.index")
 
 # Show a progress bar only when embedding takes long enough to wonder about.
 PROGRESS_MIN_UNITS = 64
+# Texts embedded between two looks at whether the process is shutting down.
+EMBED_CHUNK = 512
 
 
 @dataclass
@@ -56,6 +58,10 @@ class IngestReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.replaced or self.moved)
+
+
+class IngestCancelled(Exception):
+    """An ingest stopped because the process is shutting down; nothing was written."""
 
 
 class IngestError(Exception):
@@ -119,6 +125,7 @@ class CiteIndex:
         self._lock = threading.RLock()
         self._refresh_due = 0.0
         self._refreshing = threading.Lock()
+        self._closing = threading.Event()
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -303,6 +310,9 @@ class CiteIndex:
         return self.add_documents([document])
 
     def add_documents(self, documents: list[Document], *, progress: bool = False) -> IngestReport:
+        # Sentence splitting is the slow part of reading a large document: done before the write
+        # lock, so another ingest or a replica's reload is not kept waiting while it runs.
+        split = {id(d): split_document(d) for d in documents}
         with self._lock, self.store.write_lock():
             self.embedder.warm_up()
             current = self._current()
@@ -336,22 +346,28 @@ class CiteIndex:
                     self._install(current)
                 return report
             snapshot = current.without(replaced_ids) if replaced_ids else current
-            snapshot = self._embed_into(snapshot, incoming, progress=progress)
+            snapshot = self._embed_into(snapshot, incoming, progress=progress, split=split)
             changed = set(report.added + report.replaced)
             report.sentences = sum(1 for s in snapshot.sentences if s.doc_id in changed)
             self.store.save(snapshot)
             self._install(snapshot)
             return report
 
-    def _embed_into(self, snapshot: Snapshot, documents: list[Document], *, progress: bool) -> Snapshot:
-        sentences = [s for d in documents for s in split_document(d)]
+    def _embed_into(self, snapshot: Snapshot, documents: list[Document], *, progress: bool,
+                    split: dict[int, list] | None = None) -> Snapshot:
+        split = split or {}
+        sentences = [
+            # Split before the document got its final id (add_documents may suffix it).
+            replace(s, doc_id=d.doc_id) if s.doc_id != d.doc_id else s
+            for d in documents for s in (split.get(id(d)) or split_document(d))
+        ]
         passages = [(d.doc_id, n) for d in documents for n in range(1, len(d.paragraphs) + 1)]
         by_id = {d.doc_id: d for d in documents}
         sentence_texts = [by_id[s.doc_id].text[s.start : s.end] for s in sentences]
         passage_texts = [by_id[d].paragraph_text(n) for d, n in passages]
         show = progress and len(sentence_texts) + len(passage_texts) >= PROGRESS_MIN_UNITS
-        sentence_vectors = self.embedder.embed(sentence_texts, progress=show)
-        passage_vectors = self.embedder.embed(passage_texts, progress=show)
+        sentence_vectors = self._embed(sentence_texts, progress=show)
+        passage_vectors = self._embed(passage_texts, progress=show)
         return Snapshot(
             # Added to an index another encoder built: it stays marked as that one's until rebuilt.
             model=snapshot.model if snapshot.sentences else self.embedder.name,
@@ -361,6 +377,34 @@ class CiteIndex:
             passages=snapshot.passages + passages,
             passage_vectors=np.concatenate([snapshot.passage_vectors, passage_vectors]),
         )
+
+    def _embed(self, texts: list[str], *, progress: bool) -> np.ndarray:
+        """Embedded in chunks, looking between them whether the process is shutting down
+        (:meth:`close`): a large /add then stops within a chunk's time, having written nothing."""
+        starts = range(0, len(texts), EMBED_CHUNK)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), desc="Embedding", unit="text")
+        chunks = []
+        try:
+            for start in starts:
+                if self._closing.is_set():
+                    raise IngestCancelled("CiteBot is shutting down; nothing was added.")
+                chunk = texts[start : start + EMBED_CHUNK]
+                chunks.append(self.embedder.embed(chunk))
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        return np.concatenate(chunks) if chunks else self.embedder.embed([])
+
+    def close(self) -> None:
+        """Stop any ingest in progress (it raises :class:`IngestCancelled`, writing nothing) and
+        refuse new ones; questions are still answered. Called when the process shuts down."""
+        self._closing.set()
 
     def remove(self, doc_id: str) -> Document:
         with self._lock, self.store.write_lock():

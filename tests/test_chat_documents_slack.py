@@ -148,6 +148,17 @@ async def test_admin_adds_a_link_and_the_next_question_is_answered_from_it(slack
 
 
 @pytest.mark.asyncio
+async def test_an_add_during_shutdown_says_to_try_again_and_adds_nothing(slack, docs, fake_index):
+    url = docs.put("orchard", ORCHARD_HTML, "text/html; charset=utf-8")
+    before = sorted(d.doc_id for d in fake_index.documents())
+    fake_index.close()  # what `citebot serve` does on SIGTERM
+    await slack.command("/add", f"<{url}>", user=ADMIN)
+    [reply] = await slack.responses()
+    assert "restarting; nothing was added" in mrkdwn(reply) and "add it again" in mrkdwn(reply)
+    assert sorted(d.doc_id for d in fake_index.documents()) == before
+
+
+@pytest.mark.asyncio
 async def test_admin_adds_the_file_they_shared_and_it_is_downloaded_with_the_bot_token(
     slack, fake, fake_index
 ):

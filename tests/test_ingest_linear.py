@@ -5,7 +5,10 @@ bytes of ordinary paragraphs cost. Each comparison is timed in one run (these ma
 from __future__ import annotations
 
 import random
+import threading
 import time
+
+import pytest
 
 from index.documents import parse_document
 from index.sentences import PIECE_CHARS, _split_piece, split_text
@@ -82,3 +85,50 @@ def test_thousands_of_lowercase_lines_rejoin_in_linear_time():
     small = best_of(3, lambda: parse(20_000))
     large = best_of(3, lambda: parse(80_000))
     assert large < 8 * small, f"4x the lines took {large / small:.1f}x the time"
+
+
+def test_an_ingest_stops_when_the_index_closes_and_writes_nothing(tmp_path, fake_embedder):
+    from index.engine import CiteIndex, IngestCancelled
+
+    index = CiteIndex(tmp_path / "home", embedder=fake_embedder, reader=None)
+    first = tmp_path / "first.txt"
+    first.write_text("Title\n\nA first small document about trains.\n")
+    index.add([first])
+    before = [d.doc_id for d in index.documents()]
+    big = tmp_path / "big.txt"
+    big.write_text("Big\n\n" + "\n\n".join(f"Paragraph {n} says something new." for n in range(3000)))
+    started = threading.Event()
+    embed = fake_embedder.embed
+
+    def embed_and_close(texts, **kwargs):
+        # The shutdown arrives while the first chunk is being embedded.
+        if not started.is_set():
+            started.set()
+            index.close()
+        return embed(texts, **kwargs)
+
+    fake_embedder.embed = embed_and_close
+    with pytest.raises(IngestCancelled):
+        index.add([big])
+    assert [d.doc_id for d in CiteIndex(tmp_path / "home", embedder=fake_embedder,
+                                        reader=None).documents()] == before
+
+
+def test_sentences_are_split_before_the_write_lock(tmp_path, fake_embedder, monkeypatch):
+    import index.engine as engine
+    from index.engine import CiteIndex
+
+    index = CiteIndex(tmp_path / "home", embedder=fake_embedder, reader=None)
+    path = tmp_path / "doc.txt"
+    path.write_text("Doc\n\nOne sentence here. Another one there.\n")
+    held = []
+    real_split = engine.split_document
+
+    def split(document):
+        # The engine's lock is taken with the store's write lock, and only then.
+        held.append(index._lock._is_owned())
+        return real_split(document)
+
+    monkeypatch.setattr(engine, "split_document", split)
+    index.add([path])
+    assert held == [False]

@@ -118,7 +118,7 @@ def cold_starts(home: Path, runs: int = 5, runtime: Runtime = DEV) -> dict:
     """Each command as a new process on an index already built in ``home``: one untimed run
     first (it creates the state database), then the median of ``runs``."""
     env = default_env(home)
-    result = {}
+    result: dict = {}
     for key, args in COMMANDS.items():
         subprocess.run([runtime.citebot, *args], cwd=home, env=env, capture_output=True, check=True)
         walls = []
@@ -226,9 +226,9 @@ def langchain_default_embeddings():
     try:
         from langchain_community.embeddings import HuggingFaceEmbeddings
 
-        from index.embedders import offline, weights_path
+        from index.embedders import _offline, weights_path
 
-        offline()
+        _offline()
         return HuggingFaceEmbeddings(model_name=str(weights_path("LangChain's default")))
     except (ImportError, RuntimeError):
         return None
@@ -252,7 +252,9 @@ def indexing(paths: list[Path], work: Path, embedder, rounds: int = 2) -> dict:
     if peers:
         for embeddings in peers.values():  # the first call of each loads its model: untimed
             embeddings.embed_documents(["warm the model up"] * 8)
-    ours, times, chunks, snapshot = [], {name: [] for name in peers}, 0, None
+    ours: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in peers}
+    chunks, snapshot = 0, None
     for r in range(rounds):
         index = CiteIndex(work / f"lean-index-{r}", embedder=embedder)
         started = time.perf_counter()
@@ -266,15 +268,16 @@ def indexing(paths: list[Path], work: Path, embedder, rounds: int = 2) -> dict:
                 break
             times[name].append(seconds)
     langchain = {name: min(t) for name, t in times.items() if t}
-    result = {"documents": len(paths), "paragraphs": len(snapshot.passages),
-              "sentences": len(snapshot.sentences), "citebot_s": min(ours), "rounds": rounds,
-              "langchain": langchain, "chunks": chunks, "home": str(work / f"lean-index-{rounds - 1}")}
+    assert snapshot is not None  # rounds >= 1
+    citebot_s = min(ours)
     # The target's peer is LangChain as its users run it; the same-encoder ratio is shown too.
     default = langchain.get("LangChain default (sentence-transformers)")
-    result["ratio"] = result["citebot_s"] / default if default else float("nan")
     same = [t for name, t in langchain.items() if "CiteBot's encoder" in name]
-    result["ratio_same_encoder"] = result["citebot_s"] / same[0] if same else float("nan")
-    return result
+    return {"documents": len(paths), "paragraphs": len(snapshot.passages),
+            "sentences": len(snapshot.sentences), "citebot_s": citebot_s, "rounds": rounds,
+            "langchain": langchain, "chunks": chunks, "home": str(work / f"lean-index-{rounds - 1}"),
+            "ratio": citebot_s / default if default else float("nan"),
+            "ratio_same_encoder": citebot_s / same[0] if same else float("nan")}
 
 
 # --- a fresh clone -------------------------------------------------------------------------------
@@ -304,7 +307,7 @@ def fresh_install(work: Path) -> dict:
         total = time.perf_counter() - started
         has_torch = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c",
                                     "import importlib.util as u; print(bool(u.find_spec('torch')))"],
-                                   capture_output=True, text=True).stdout.strip() == "True"
+                                   capture_output=True, text=True, check=True).stdout.strip() == "True"
         venv_mb = sum(f.stat().st_size for f in (clone / ".venv").rglob("*") if f.is_file()) / 2**20
         result[label] = {"install_s": installed, "answer_s": total - installed, "total_s": total,
                          "answered": answer.stdout.splitlines()[0] if answer.stdout else "",
@@ -314,7 +317,7 @@ def fresh_install(work: Path) -> dict:
         if label == "cold":
             shutil.rmtree(clone / ".venv", ignore_errors=True)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+                            capture_output=True, text=True, check=True).stdout.strip()
     return {**result, "commit": commit, "clone": str(work / "clone-warm")}
 
 
@@ -329,15 +332,18 @@ def image_size(build: bool = False) -> dict | None:
     smoke = None
     if build:
         started = time.perf_counter()
-        done = subprocess.run(["scripts/docker-smoke.sh"], cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run(["scripts/docker-smoke.sh"], cwd=ROOT, capture_output=True, text=True,
+                              check=False)  # a failed smoke is reported, not raised
         smoke = {"exit": done.returncode, "seconds": time.perf_counter() - started,
                  "passed": "smoke passed" in done.stderr}
     found = subprocess.run(["buildah", "inspect", "--type", "image", "--format",
-                            "{{.FromImageDigest}}", IMAGE], capture_output=True, text=True)
+                            "{{.FromImageDigest}}", IMAGE], capture_output=True, text=True,
+                           check=False)
     if found.returncode != 0:
         return None
     # Its layers as stored: the size `docker images` shows for the same image.
-    listed = subprocess.run(["buildah", "images", "--json", IMAGE], capture_output=True, text=True)
+    listed = subprocess.run(["buildah", "images", "--json", IMAGE], capture_output=True, text=True,
+                            check=True)
     entry = json.loads(listed.stdout)[0]
     return {"bytes": int(entry["size"]), "created": entry.get("createdat", ""), "smoke": smoke}
 
@@ -515,8 +521,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--image", choices=("skip", "read", "build"), default="read")
     args = parser.parse_args(argv)
     data, questions = quality.load_xquad()
-    with tempfile.TemporaryDirectory(prefix="citebot-lean-") as work:
-        work = Path(work)
+    with tempfile.TemporaryDirectory(prefix="citebot-lean-") as folder:
+        work = Path(folder)
         docs = work / "xquad-docs"
         docs.mkdir()
         paths = quality.write_articles(data, docs)

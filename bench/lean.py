@@ -226,9 +226,9 @@ def langchain_default_embeddings():
     try:
         from langchain_community.embeddings import HuggingFaceEmbeddings
 
-        from index.embedders import _offline, weights_path
+        from index.embedders import offline, weights_path
 
-        _offline()
+        offline()
         return HuggingFaceEmbeddings(model_name=str(weights_path("LangChain's default")))
     except (ImportError, RuntimeError):
         return None

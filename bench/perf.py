@@ -17,6 +17,10 @@ Every figure is taken for each encoder (``CITEBOT_ENCODER``: torch, onnx, onnx-i
 3. Indexing throughput: units/s through ``CiteIndex.add`` against the raw encoder on the same
    sentence and paragraph texts, same batch size.
 4. Cold start of ``citebot ask`` (index already built), its stages, and peak RSS while serving.
+5. The lean-runtime targets on the default settings (``bench/lean.py``): cold starts of ``ask``,
+   ``digest preview`` and ``--help``, serving RSS with the reader loaded, the p95/p50 spread of
+   1,000 answers, a fresh clone's install and first answer, indexing beside LangChain's default
+   pipeline, and the image's size.
 
 The vector store's scale (10k-1M) is ``python -m bench.scale``.
 """
@@ -37,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import quality
+from bench import lean, quality
 from bench.perf_report import COLD_QUESTION, p50_p95, ratio, report, update_benchmarks
 
 ROOT = quality.ROOT
@@ -404,6 +408,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--serve", type=int, default=50, help="questions for the peak-RSS run")
     parser.add_argument("--graded", type=int, default=0,
                         help="grade passage@1 on the first N held-out questions (default: all)")
+    parser.add_argument("--spread", type=int, default=1000,
+                        help="questions asked one at a time for the p95/p50 spread (default settings)")
+    parser.add_argument("--no-install", action="store_true",
+                        help="skip the fresh clone's install and first answer (minutes)")
+    parser.add_argument("--image", choices=("skip", "read", "build"), default="read",
+                        help="the image's size: the one scripts/docker-smoke.sh built, or build it")
     args = parser.parse_args(argv)
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     unknown = [e for e in encoders if e not in ENCODERS]
@@ -489,6 +499,12 @@ def main(argv: list[str] | None = None) -> dict:
             row["cold"] = measure_cold_start(home, asked, runs=1 if args.quick else args.cold_runs,
                                              serve=10 if args.quick else args.serve, encoder=encoder)
             results["encoders"][encoder] = row
+
+        print("[lean] the targets on the default settings", flush=True)
+        results["lean"] = lean.measure(
+            paths, work, [q.text for q in xquad_questions if q.article < articles],
+            spread=100 if args.quick else args.spread, cold_runs=2 if args.quick else 5,
+            install=not (args.quick or args.no_install), image=args.image)
 
     results["load_after"] = os.getloadavg()
     seconds = time.perf_counter() - started

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import quality
+from bench import lean, quality
 
 HEADING = "## Performance"
 COLD_QUESTION = "how much did Xi pledge?"
@@ -243,7 +243,7 @@ Peak RSS is the high-water mark (`VmHWM`) of one `citebot ask --file` process an
 
 {cold_table(encoders)}
 
-### Against the targets
+{lean.section(results["lean"]) + chr(10) * 2 if "lean" in results else ""}### Against the targets
 
 {target_lines(encoders)}
 

@@ -7,7 +7,14 @@ platform and an outcome, never a channel, a user or any text.
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 QUESTIONS = Counter("citebot_questions", "Questions asked.", ["platform"])
 ANSWERED = Counter("citebot_answered", "Questions answered from the documents.", ["platform"])

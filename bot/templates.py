@@ -7,7 +7,7 @@ variable the code did not pass raises :class:`TemplateError` naming it, instead 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from jinja2 import StrictUndefined, TemplateNotFound, UndefinedError
@@ -31,7 +31,7 @@ def link_label(text: str) -> str:
     return _ESCAPED_BRACKET.sub(r"\1", text).translate(_FULLWIDTH_BRACKETS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _environment(root: str) -> SandboxedEnvironment:
     environment = SandboxedEnvironment(
         loader=FileSystemLoader(root),

@@ -4,7 +4,7 @@ Platforms add their routes here."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 

@@ -21,7 +21,7 @@ from .embedders import Embedder
 from .errors import QuestionError
 from .models import Answer, Citation
 from .questions import visible_text
-from .reader import HeuristicReader, Passage, Reader, ReadAnswer, Reading
+from .reader import HeuristicReader, Passage, ReadAnswer, Reader, Reading
 from .search import Candidate, Retriever, terms
 from .spans import AnswerType, ShortAnswer, answer_type, extract
 from .store import Snapshot

@@ -11,16 +11,16 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from .answer import Answerer
 from .documents import (
-    SUPPORTED_SUFFIXES,
     DEFAULT_MAX_BYTES,
+    SUPPORTED_SUFFIXES,
     document_id_for,
     load_document,
     parse_document,

@@ -9,7 +9,6 @@ are checked before each request. Size, type and time are bounded too. No chat im
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
 import socket
@@ -159,7 +158,7 @@ async def fetch_url(
             raise FetchError(url, f"too many redirects (more than {MAX_REDIRECTS})")
     except FetchError:
         raise
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise FetchError(url, f"timed out after {timeout:g} seconds") from exc
     except aiohttp.InvalidURL as exc:
         raise FetchError(url, "not a valid link") from exc

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from .grounding import instructs, supporting_sentence, unsupported
@@ -124,7 +124,7 @@ def check(reply: ModelReply, passages: Sequence[Passage]) -> ReadAnswer:
                       reply.answer, 1.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(name: str):
     # The wording lives in prompts/llm/ like every reply's (bot/templates.py renders those; the
     # index may not import bot/): the same sandboxed Jinja, failing on a missing variable.
@@ -268,7 +268,7 @@ class LLMReader:
             return Reading([check(reply, sent)], 1.0, False, True, reader=self.name)
         except Rejected as exc:
             reason, detail = exc.reason, exc.detail
-        except (TimeoutError, asyncio.TimeoutError, concurrent.futures.TimeoutError):
+        except (TimeoutError, concurrent.futures.TimeoutError):
             reason, detail = "timeout", f"no reply within {self.timeout:g} s"
         except Exception as exc:  # any failure of the exchange: the fallback answers
             reason, detail = _failure(exc)

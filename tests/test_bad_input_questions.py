@@ -7,7 +7,9 @@ what went out); the property test feeds the index any text at all.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from index.errors import QuestionError
 from tests.test_render_fuzz import HOSTILE, assert_slack_message_is_safe

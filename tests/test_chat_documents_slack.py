@@ -236,7 +236,7 @@ async def test_a_loopback_link_is_refused_when_private_addresses_are_off(make_sl
     url = docs.put("orchard", ORCHARD_HTML, "text/html")
     await slack.command("/add", url, user=ADMIN)
     [reply] = await slack.responses()
-    assert "Couldn't add that link: refused: 127.0.0.1 is a loopback address." == mrkdwn(reply).split("\n")[0]
+    assert mrkdwn(reply).split("\n")[0] == "Couldn't add that link: refused: 127.0.0.1 is a loopback address."
     assert docs.hits == [] and index_state(fake_index) == before
 
 

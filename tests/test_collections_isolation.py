@@ -5,7 +5,7 @@ channel lists only its own collections' documents."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
@@ -114,7 +114,7 @@ async def test_bound_channels_never_quote_or_cite_each_others_documents(slack, m
     assert not any(title in listing for title in private_titles)
 
     # The digest of each channel lists only its own collections' documents.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     state = slack.state
     private_digest = build_digest(model_index, state, platform="slack", channel=PRIVATE, until=now)
     general_digest = build_digest(model_index, state, platform="slack", channel=GENERAL, until=now)

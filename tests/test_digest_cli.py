@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -11,9 +11,9 @@ from bot.cli import main
 from bot.digest.render import long_date
 from bot.settings import get_settings
 from bot.state import QuestionRecord, StateStore, default_database_url
-from index.keypoints import key_points
 from index.embedders import HashingEmbedder
 from index.engine import CiteIndex
+from index.keypoints import key_points
 from tests.conftest import CORPUS
 from tests.fakes.slack_api import FakeSlackWebAPI
 
@@ -41,9 +41,9 @@ def state(isolated_home):
 
 
 def test_preview_prints_todays_digest_with_the_articles_key_points(run, isolated_home):
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     result = run("preview")
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     assert result.exit_code == 0, result.output
     title = result.output.splitlines()[0]
     assert title in {
@@ -66,7 +66,7 @@ def test_preview_prints_todays_digest_with_the_articles_key_points(run, isolated
 
 
 def test_preview_of_a_channel_shows_its_questions_only(run, state):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for question, channel, answered in (
         ("How much did Xi pledge?", "C1", True),
         ("What is the capital of Peru?", "C1", False),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,20 +17,20 @@ from bot.digest.content import (
     build_digest,
     group_questions,
 )
-from bot.discord.digest import digest_message as discord_message
 from bot.digest.render import console_digest
-from bot.slack.digest import digest_message as slack_message
+from bot.discord.digest import digest_message as discord_message
 from bot.discord.render import (
     CONTENT_LIMIT,
     DESCRIPTION_LIMIT,
     EMBEDS_TOTAL_LIMIT,
     FIELD_VALUE_LIMIT,
 )
+from bot.slack.digest import digest_message as slack_message
 from bot.state import QuestionRecord, StateStore
 from index.keypoints import KeyPoint, key_points
 from tests.fakes.slack_api import validate_blocks
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 ARTICLE = "ft-xi-central-asia-2023"
 TITLE = "Xi Jinping pushes Central Asian defence co-operation plan"

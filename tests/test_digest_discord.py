@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -21,7 +21,7 @@ from bot.state import QuestionRecord, StateStore
 from index.keypoints import key_points
 from tests.fakes.discord_server import DEFAULT_TOKEN, FakeDiscord, running_client
 
-UTC = timezone.utc
+UTC = UTC
 EPHEMERAL = 64
 NO_PINGS = {"parse": []}
 CALLBACK = re.compile(r"/interactions/\d+/[^/]+/callback")

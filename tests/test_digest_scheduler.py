@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -14,12 +14,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.digest.schedule import Schedule
 from bot.digest.scheduler import DigestRunner, DigestScheduler
-from bot.slack.digest import SlackPoster
 from bot.service import AnswerService
+from bot.slack.digest import SlackPoster
 from bot.state import QuestionRecord, StateStore
 from tests.fakes.slack_api import FakeSlackWebAPI
 
-UTC = timezone.utc
+UTC = UTC
 TOKEN = "xoxb-test"
 ENABLED = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)  # London is on UTC in January
 

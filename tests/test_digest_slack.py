@@ -5,7 +5,7 @@ the assertions are on what went over the wire."""
 from __future__ import annotations
 
 import html
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -24,7 +24,7 @@ from tests.fakes.slack_api import FakeSlackWebAPI, sign_request, slash_command_f
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test"
-UTC = timezone.utc
+UTC = UTC
 ARTICLE = "ft-xi-central-asia-2023"
 ZWSP = "\u200b"
 

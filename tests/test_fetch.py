@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import pytest_asyncio
+from yarl import URL
 
 import index.fetch as fetch
 from index.engine import IngestError
@@ -16,7 +17,6 @@ from tests.chat_documents import (
     DocumentServer,
     pdf_bytes,
 )
-from yarl import URL
 
 
 @pytest_asyncio.fixture

@@ -93,7 +93,7 @@ def test_secrets_are_scrubbed_from_every_line_tracebacks_included(log_to):
     log = logging.getLogger("some.library")
     log.warning("calling https://slack.com/api/auth.test with Bearer %s", token)
     try:
-        raise RuntimeError(f"connection failed for postgresql://bot:pw-scrub-me-too@db/citebot")
+        raise RuntimeError("connection failed for postgresql://bot:pw-scrub-me-too@db/citebot")
     except RuntimeError:
         log.exception("database down")
     out = buffer.getvalue()

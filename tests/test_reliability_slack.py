@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from bot.settings import Settings
 from bot.serve import serve
+from bot.settings import Settings
 from tests.fakes.slack_api import FakeSlackWebAPI, app_mention_event, event_callback
 from tests.fakes.slack_socket import FakeSlackSocketMode
 from tests.test_slack_app import (  # noqa: F401  (fixtures: the real bolt app behind HTTP)

@@ -12,7 +12,8 @@ import json
 import os
 import re
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot import render as console
 from bot.discord import render as discord_render

@@ -55,9 +55,8 @@ async def test_discord_rejecting_the_token_logs_and_says_nothing_of_it(caplog):
             DISCORD_GATEWAY_URL=server.gateway_url,
         )
         with caplog.at_level(logging.DEBUG):
-            with pytest.raises(SetupError) as caught:
-                with endpoints(settings):
-                    await _sync(settings, DISCORD_TOKEN, None)
+            with pytest.raises(SetupError) as caught, endpoints(settings):
+                await _sync(settings, DISCORD_TOKEN, None)
             with endpoints(settings):
                 bot = CiteBot(None, settings=settings)
                 async with bot:

@@ -9,8 +9,8 @@ import socket
 import aiohttp
 import pytest
 
-from bot.settings import Settings
 from bot.serve import serve
+from bot.settings import Settings
 from bot.slack.app import check_settings
 from bot.slack.clients import SlackSettingsError
 from tests.fakes.slack_api import FakeSlackWebAPI, app_mention_event, event_callback, slash_command

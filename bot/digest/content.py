@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -180,7 +180,7 @@ def build_digest(
     """The digest of one channel for ``(since, until]``; with ``platform``/``channel`` None,
     of everything (the console preview). A channel's digest shows only documents of the
     collections it sees. Blocking: run it in a thread from async code."""
-    until = until.astimezone(timezone.utc)
+    until = until.astimezone(UTC)
     since = since or window_start(state, platform, channel, until)
     snapshot = index.snapshot()
     collections = None

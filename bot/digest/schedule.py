@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -72,7 +72,7 @@ def parse_time(text: str) -> time:
 def _aware(now: datetime) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be time-zone aware")
-    return now.astimezone(timezone.utc)
+    return now.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,12 @@ class Schedule:
         now = _aware(now)
         # Compared against a UTC ``now``, aware datetimes compare as instants; within one zone
         # Python would compare wall-clock readings and get fall-back nights wrong.
-        return self._rule(now).after(now).astimezone(timezone.utc)
+        return self._rule(now).after(now).astimezone(UTC)
 
     def latest_run(self, now: datetime) -> datetime:
         """The last run at or before ``now``, in UTC."""
         now = _aware(now)
-        return self._rule(now).before(now, inc=True).astimezone(timezone.utc)
+        return self._rule(now).before(now, inc=True).astimezone(UTC)
 
     def slot(self, run: datetime) -> str:
         """The name of a run, unique per channel: its local date."""

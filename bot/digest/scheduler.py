@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Poster(Protocol):
@@ -355,7 +355,7 @@ class DigestScheduler:
         if self._scheduler is not None:
             return
         scheduler = AsyncIOScheduler(
-            timezone=timezone.utc,
+            timezone=UTC,
             # The runner applies the grace window itself, so APScheduler must not drop a late
             # run; two late firings of one job come to one.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},

@@ -32,11 +32,16 @@ import secrets
 import time
 import uuid
 import zlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Optional, Pattern, Sequence, Tuple, Union
+from re import Pattern
+from typing import (
+    Any,
+    Union,
+)
 
-from aiohttp import WSMsgType, web
 import yarl
+from aiohttp import WSMsgType, web
 
 try:  # zstd-stream is only negotiated by discord.py when a zstd module exists client-side.
     import zstandard as _zstandard  # type: ignore
@@ -129,7 +134,7 @@ _MISSING: Any = object()
 
 
 def _now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
 def _shard_for(guild_id: int, shard_count: int) -> int:
@@ -181,8 +186,8 @@ class SnowflakeGenerator:
 @dataclass
 class FormPart:
     name: str
-    filename: Optional[str]
-    content_type: Optional[str]
+    filename: str | None
+    content_type: str | None
     data: bytes
 
     @property
@@ -199,17 +204,17 @@ class RecordedRequest:
 
     method: str
     path: str
-    query: Dict[str, str]
-    headers: Dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
     json: Any
     body: bytes
-    form: Optional[List[FormPart]]
+    form: list[FormPart] | None
     at: float
     status: int = 0
     response: Any = None
 
     @property
-    def files(self) -> List[FormPart]:
+    def files(self) -> list[FormPart]:
         return [p for p in (self.form or []) if p.filename is not None]
 
     def __str__(self) -> str:
@@ -220,21 +225,21 @@ class RecordedRequest:
 @dataclass
 class IdentifyRecord:
     token: str
-    intents: Optional[int]
-    shard: Optional[Tuple[int, int]]
-    properties: Dict[str, Any]
-    presence: Optional[Dict[str, Any]]
-    raw: Dict[str, Any]
+    intents: int | None
+    shard: tuple[int, int] | None
+    properties: dict[str, Any]
+    presence: dict[str, Any] | None
+    raw: dict[str, Any]
     at: float
-    session_id: Optional[str] = None
+    session_id: str | None = None
     connection_path: str = ""
-    query: Dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class ResumeRecord:
-    session_id: Optional[str]
-    seq: Optional[int]
+    session_id: str | None
+    seq: int | None
     token: str
     accepted: bool
     replayed: int
@@ -244,13 +249,13 @@ class ResumeRecord:
 
 @dataclass
 class _Fault:
-    method: Optional[str]
+    method: str | None
     pattern: PathPattern
     status: int
     times: int
     retry_after: float
     global_: bool
-    body: Optional[Dict[str, Any]]
+    body: dict[str, Any] | None
 
 
 @dataclass
@@ -260,34 +265,34 @@ class _Interaction:
     application_id: int
     type: int
     channel_id: int
-    guild_id: Optional[int]
-    user: Dict[str, Any]
-    command_type: Optional[int] = None
-    command_name: Optional[str] = None
-    source_message_id: Optional[int] = None
-    response_type: Optional[int] = None
-    original_message_id: Optional[int] = None
+    guild_id: int | None
+    user: dict[str, Any]
+    command_type: int | None = None
+    command_name: str | None = None
+    source_message_id: int | None = None
+    response_type: int | None = None
+    original_message_id: int | None = None
     ephemeral: bool = False
-    followup_ids: List[int] = field(default_factory=list)
+    followup_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
 class _Response:
     status: int
     body: Any = None
-    headers: Dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-def _error(status: int, code: int, message: str, errors: Optional[Dict[str, Any]] = None) -> _Response:
-    body: Dict[str, Any] = {"message": message, "code": code}
+def _error(status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> _Response:
+    body: dict[str, Any] = {"message": message, "code": code}
     if errors:
         body["errors"] = errors
     return _Response(status, body)
 
 
-def _form_error(path: Sequence[Union[str, int]], code: str, message: str) -> _Response:
+def _form_error(path: Sequence[str | int], code: str, message: str) -> _Response:
     # Discord nests field errors by path and puts the leaf list under "_errors".
-    errors: Dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
+    errors: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
     for key in reversed(list(path)):
         errors = {str(key): errors}
     return _error(400, 50035, "Invalid Form Body", errors)
@@ -304,7 +309,7 @@ def _path_matches(pattern: PathPattern, path: str) -> bool:
         return False
 
 
-def _method_matches(wanted: Optional[str], method: str) -> bool:
+def _method_matches(wanted: str | None, method: str) -> bool:
     return wanted is None or wanted == "*" or wanted.upper() == method.upper()
 
 
@@ -318,8 +323,8 @@ class GatewaySession:
         self.intents = intents
         self.token = token
         self.seq = 0
-        self.backlog: List[Dict[str, Any]] = []
-        self.conn: Optional[_GatewayConnection] = None
+        self.backlog: list[dict[str, Any]] = []
+        self.conn: _GatewayConnection | None = None
         self.invalidated = False
         self.lock = asyncio.Lock()
 
@@ -335,19 +340,19 @@ class GatewaySession:
 
 
 class _GatewayConnection:
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, conn_id: int, compression: Optional[str]) -> None:
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, conn_id: int, compression: str | None) -> None:
         self.ws = ws
         self.id = conn_id
         self.path = request.path
         self.query = dict(request.query)
         self.compression = compression
-        self.session: Optional[GatewaySession] = None
+        self.session: GatewaySession | None = None
         self.identified = False
         self.closed = False
-        self.server_close_code: Optional[int] = None
-        self.client_close_code: Optional[int] = None
-        self.received: List[Dict[str, Any]] = []
-        self.sent: List[Dict[str, Any]] = []
+        self.server_close_code: int | None = None
+        self.client_close_code: int | None = None
+        self.received: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
         self._send_lock = asyncio.Lock()
         self._zlib = zlib.compressobj() if compression == "zlib-stream" else None
         self._zstd: Any = None
@@ -357,7 +362,7 @@ class _GatewayConnection:
             elif _stdlib_zstd is not None:
                 self._zstd = _stdlib_zstd.ZstdCompressor()
 
-    def _encode(self, text: str) -> Union[str, bytes]:
+    def _encode(self, text: str) -> str | bytes:
         raw = text.encode("utf-8")
         if self._zlib is not None:
             # One shared deflate stream per connection; Z_SYNC_FLUSH ends every message with
@@ -369,7 +374,7 @@ class _GatewayConnection:
             return self._zstd.compress(raw, _stdlib_zstd.ZstdCompressor.FLUSH_BLOCK)
         return text
 
-    async def send(self, payload: Dict[str, Any]) -> None:
+    async def send(self, payload: dict[str, Any]) -> None:
         text = _json.dumps(payload, separators=(",", ":"))
         async with self._send_lock:
             if self.closed or self.ws.closed:
@@ -400,7 +405,7 @@ class FakeDiscord:
     def __init__(
         self,
         *,
-        token: Optional[str] = None,
+        token: str | None = None,
         shard_count: int = 1,
         heartbeat_interval_ms: int = 41250,
         allowed_privileged_intents: int = Intents.PRIVILEGED,
@@ -434,31 +439,31 @@ class FakeDiscord:
         self.host = host
         self.snowflake = SnowflakeGenerator()
 
-        self.users: Dict[int, Dict[str, Any]] = {}
-        self.guilds: Dict[int, Dict[str, Any]] = {}
-        self.channels: Dict[int, Dict[str, Any]] = {}
-        self.members: Dict[int, Dict[int, Dict[str, Any]]] = {}
-        self.messages: Dict[int, Dict[str, Any]] = {}
-        self.global_commands: List[Dict[str, Any]] = []
-        self.guild_commands: Dict[int, List[Dict[str, Any]]] = {}
-        self.interactions: Dict[int, _Interaction] = {}
-        self._interactions_by_token: Dict[str, _Interaction] = {}
-        self._dm_by_user: Dict[int, int] = {}
-        self._attachment_blobs: Dict[str, Tuple[bytes, str]] = {}
+        self.users: dict[int, dict[str, Any]] = {}
+        self.guilds: dict[int, dict[str, Any]] = {}
+        self.channels: dict[int, dict[str, Any]] = {}
+        self.members: dict[int, dict[int, dict[str, Any]]] = {}
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.global_commands: list[dict[str, Any]] = []
+        self.guild_commands: dict[int, list[dict[str, Any]]] = {}
+        self.interactions: dict[int, _Interaction] = {}
+        self._interactions_by_token: dict[str, _Interaction] = {}
+        self._dm_by_user: dict[int, int] = {}
+        self._attachment_blobs: dict[str, tuple[bytes, str]] = {}
 
-        self.requests: List[RecordedRequest] = []
-        self.identifies: List[IdentifyRecord] = []
-        self.resumes: List[ResumeRecord] = []
-        self.gateway_received: List[Tuple[int, Dict[str, Any]]] = []
-        self.dispatched: List[Dict[str, Any]] = []
-        self.sessions: List[GatewaySession] = []
-        self.connections: List[_GatewayConnection] = []
-        self._faults: List[_Fault] = []
-        self._delays: List[Tuple[Optional[str], PathPattern, float]] = []
+        self.requests: list[RecordedRequest] = []
+        self.identifies: list[IdentifyRecord] = []
+        self.resumes: list[ResumeRecord] = []
+        self.gateway_received: list[tuple[int, dict[str, Any]]] = []
+        self.dispatched: list[dict[str, Any]] = []
+        self.sessions: list[GatewaySession] = []
+        self.connections: list[_GatewayConnection] = []
+        self._faults: list[_Fault] = []
+        self._delays: list[tuple[str | None, PathPattern, float]] = []
         self._conn_ids = 0
-        self._cond: Optional[asyncio.Condition] = None
-        self._runner: Optional[web.AppRunner] = None
-        self._port: Optional[int] = None
+        self._cond: asyncio.Condition | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
         self._routes = self._build_routes()
 
         self.bot_user = self.add_user(bot_name, bot=True)
@@ -476,7 +481,7 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> "FakeDiscord":
+    async def start(self) -> FakeDiscord:
         self._cond = asyncio.Condition()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._handle_gateway)
@@ -501,7 +506,7 @@ class FakeDiscord:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "FakeDiscord":
+    async def __aenter__(self) -> FakeDiscord:
         return await self.start()
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -532,9 +537,9 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ world building
 
-    def add_user(self, username: str, *, bot: bool = False, global_name: Optional[str] = None, id: Optional[int] = None) -> Dict[str, Any]:
+    def add_user(self, username: str, *, bot: bool = False, global_name: str | None = None, id: int | None = None) -> dict[str, Any]:
         uid = id or self.snowflake()
-        user: Dict[str, Any] = {
+        user: dict[str, Any] = {
             "id": str(uid),
             "username": username.lower(),
             "discriminator": "0",
@@ -552,7 +557,7 @@ class FakeDiscord:
         self.users[uid] = user
         return user
 
-    def _make_application(self) -> Dict[str, Any]:
+    def _make_application(self) -> dict[str, Any]:
         owner = self.add_user("appowner")
         return {
             "id": self.bot_user["id"],
@@ -589,11 +594,11 @@ class FakeDiscord:
         self,
         name: str,
         *,
-        owner_id: Optional[int] = None,
-        shard: Optional[Tuple[int, int]] = None,
+        owner_id: int | None = None,
+        shard: tuple[int, int] | None = None,
         on_shard_zero: bool = False,
-        id: Optional[int] = None,
-    ) -> Dict[str, Any]:
+        id: int | None = None,
+    ) -> dict[str, Any]:
         """Create a guild the bot is in. ``shard=(shard_id, shard_count)`` picks an id Discord would route there."""
         if id is not None:
             gid = id
@@ -604,7 +609,7 @@ class FakeDiscord:
         else:
             gid = self.snowflake()
         bot_role_id = self.snowflake()
-        guild: Dict[str, Any] = {
+        guild: dict[str, Any] = {
             "id": str(gid),
             "name": name,
             "icon": None,
@@ -654,8 +659,8 @@ class FakeDiscord:
 
     @staticmethod
     def _role(rid: int, name: str, permissions: int, *, position: int, managed: bool = False,
-              tags: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        role: Dict[str, Any] = {
+              tags: dict[str, Any] | None = None) -> dict[str, Any]:
+        role: dict[str, Any] = {
             "id": str(rid),
             "name": name,
             "color": 0,
@@ -673,8 +678,8 @@ class FakeDiscord:
             role["tags"] = tags
         return role
 
-    def add_text_channel(self, guild_id: int, name: str, *, topic: Optional[str] = None, id: Optional[int] = None,
-                         parent_id: Optional[int] = None) -> Dict[str, Any]:
+    def add_text_channel(self, guild_id: int, name: str, *, topic: str | None = None, id: int | None = None,
+                         parent_id: int | None = None) -> dict[str, Any]:
         cid = id or self.snowflake()
         position = sum(1 for c in self.channels.values() if c.get("guild_id") == str(guild_id))
         channel = {
@@ -694,8 +699,8 @@ class FakeDiscord:
         self.channels[cid] = channel
         return channel
 
-    def add_member(self, guild_id: int, user: Union[int, Dict[str, Any]], *, roles: Sequence[int] = (),
-                   nick: Optional[str] = None) -> Dict[str, Any]:
+    def add_member(self, guild_id: int, user: int | dict[str, Any], *, roles: Sequence[int] = (),
+                   nick: str | None = None) -> dict[str, Any]:
         user = self._user(user)
         member = {
             "user": user,
@@ -714,7 +719,7 @@ class FakeDiscord:
         self.members[int(guild_id)][int(user["id"])] = member
         return member
 
-    def add_dm_channel(self, user: Union[int, Dict[str, Any]]) -> Dict[str, Any]:
+    def add_dm_channel(self, user: int | dict[str, Any]) -> dict[str, Any]:
         user = self._user(user)
         uid = int(user["id"])
         if uid in self._dm_by_user:
@@ -725,8 +730,8 @@ class FakeDiscord:
         self._dm_by_user[uid] = cid
         return channel
 
-    def make_attachment(self, filename: str, data: bytes, content_type: Optional[str] = None,
-                        channel_id: Optional[int] = None) -> Dict[str, Any]:
+    def make_attachment(self, filename: str, data: bytes, content_type: str | None = None,
+                        channel_id: int | None = None) -> dict[str, Any]:
         """An attachment object whose ``url`` is served by this fake (``Attachment.read()`` works)."""
         aid = self.snowflake()
         ctype = content_type or _guess_content_type(filename)
@@ -742,7 +747,7 @@ class FakeDiscord:
             "content_type": ctype,
         }
 
-    def _user(self, user: Union[int, str, Dict[str, Any], None]) -> Dict[str, Any]:
+    def _user(self, user: int | str | dict[str, Any] | None) -> dict[str, Any]:
         if user is None:
             return self.user
         if isinstance(user, dict):
@@ -751,7 +756,7 @@ class FakeDiscord:
             return self.users[uid]
         return self.users[int(user)]
 
-    def _member_for(self, guild_id: int, user: Dict[str, Any]) -> Dict[str, Any]:
+    def _member_for(self, guild_id: int, user: dict[str, Any]) -> dict[str, Any]:
         members = self.members.get(int(guild_id), {})
         uid = int(user["id"])
         if uid not in members:
@@ -770,7 +775,7 @@ class FakeDiscord:
                 perms |= int(roles[rid]["permissions"])
         return perms
 
-    def guild_create_payload(self, guild_id: int, intents: int = Intents.GUILD_MEMBERS) -> Dict[str, Any]:
+    def guild_create_payload(self, guild_id: int, intents: int = Intents.GUILD_MEMBERS) -> dict[str, Any]:
         """GUILD_CREATE ``d``: the guild plus the gateway-only fields (members, channels, ...).
 
         Without GUILD_MEMBERS Discord lists only the bot itself, though member_count is the full count.
@@ -810,31 +815,31 @@ class FakeDiscord:
         self,
         *,
         channel_id: int,
-        author: Dict[str, Any],
+        author: dict[str, Any],
         content: str = "",
-        embeds: Sequence[Dict[str, Any]] = (),
-        attachments: Sequence[Dict[str, Any]] = (),
-        components: Sequence[Dict[str, Any]] = (),
-        mentions: Sequence[Dict[str, Any]] = (),
+        embeds: Sequence[dict[str, Any]] = (),
+        attachments: Sequence[dict[str, Any]] = (),
+        components: Sequence[dict[str, Any]] = (),
+        mentions: Sequence[dict[str, Any]] = (),
         mention_everyone: bool = False,
-        message_reference: Optional[Dict[str, Any]] = None,
+        message_reference: dict[str, Any] | None = None,
         referenced_message: Any = _MISSING,
-        id: Optional[int] = None,
-        type: Optional[int] = None,
+        id: int | None = None,
+        type: int | None = None,
         flags: int = 0,
-        webhook_id: Optional[int] = None,
-        application_id: Optional[int] = None,
-        interaction_metadata: Optional[Dict[str, Any]] = None,
+        webhook_id: int | None = None,
+        application_id: int | None = None,
+        interaction_metadata: dict[str, Any] | None = None,
         tts: bool = False,
-        extra: Optional[Dict[str, Any]] = None,
-    ) -> Dict[str, Any]:
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """A message in REST shape (no guild_id/member); stored so GETs and later references find it."""
         mid = id or self.snowflake()
         channel = self.channels.get(int(channel_id))
         guild_id = int(channel["guild_id"]) if channel and channel.get("guild_id") else None
         if type is None:
             type = 19 if message_reference and message_reference.get("type", 0) == 0 else 0
-        msg: Dict[str, Any] = {
+        msg: dict[str, Any] = {
             "id": str(mid),
             "channel_id": str(channel_id),
             "author": copy.deepcopy(author),
@@ -877,7 +882,7 @@ class FakeDiscord:
             channel["last_message_id"] = str(mid)
         return msg
 
-    def _mention_user(self, guild_id: Optional[int], user: Union[int, Dict[str, Any]]) -> Dict[str, Any]:
+    def _mention_user(self, guild_id: int | None, user: int | dict[str, Any]) -> dict[str, Any]:
         u = copy.deepcopy(self._user(user))
         if guild_id is not None and int(u["id"]) in self.members.get(guild_id, {}):
             member = copy.deepcopy(self.members[guild_id][int(u["id"])])
@@ -885,7 +890,7 @@ class FakeDiscord:
             u["member"] = member
         return u
 
-    def _gateway_message(self, msg: Dict[str, Any]) -> Dict[str, Any]:
+    def _gateway_message(self, msg: dict[str, Any]) -> dict[str, Any]:
         """MESSAGE_CREATE/UPDATE ``d``: the message plus guild_id and the author's partial member."""
         data = copy.deepcopy(msg)
         channel = self.channels.get(int(msg["channel_id"]))
@@ -901,19 +906,19 @@ class FakeDiscord:
     def message_create(
         self,
         content: str,
-        channel_id: Optional[int] = None,
-        author: Union[int, Dict[str, Any], None] = None,
+        channel_id: int | None = None,
+        author: int | dict[str, Any] | None = None,
         guild_id: Any = _MISSING,
-        mentions: Optional[Sequence[Union[int, Dict[str, Any]]]] = None,
-        message_reference: Optional[Dict[str, Any]] = None,
+        mentions: Sequence[int | dict[str, Any]] | None = None,
+        message_reference: dict[str, Any] | None = None,
         referenced_message: Any = _MISSING,
-        id: Optional[int] = None,
+        id: int | None = None,
         *,
-        embeds: Sequence[Dict[str, Any]] = (),
-        attachments: Sequence[Dict[str, Any]] = (),
-        components: Sequence[Dict[str, Any]] = (),
+        embeds: Sequence[dict[str, Any]] = (),
+        attachments: Sequence[dict[str, Any]] = (),
+        components: Sequence[dict[str, Any]] = (),
         mention_everyone: bool = False,
-    ) -> Dict[str, Any]:
+    ) -> dict[str, Any]:
         """MESSAGE_CREATE ``d`` for a message a user sends (default: ``user`` in ``text_channel``).
 
         ``mentions`` defaults to the users named by ``<@id>`` tokens in ``content``, as Discord fills it.
@@ -952,17 +957,17 @@ class FakeDiscord:
         self,
         *,
         type: int,
-        data: Dict[str, Any],
-        channel_id: Optional[int],
+        data: dict[str, Any],
+        channel_id: int | None,
         guild_id: Any,
-        user: Union[int, Dict[str, Any], None],
-        member: Optional[Dict[str, Any]],
-        application_id: Optional[int],
-        id: Optional[int],
-        token: Optional[str],
+        user: int | dict[str, Any] | None,
+        member: dict[str, Any] | None,
+        application_id: int | None,
+        id: int | None,
+        token: str | None,
         locale: str,
-        message: Optional[Dict[str, Any]] = None,
-    ) -> Dict[str, Any]:
+        message: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         channel_id = int(channel_id or self.text_channel_id)
         channel = self.channels.get(channel_id)
         if guild_id is _MISSING:
@@ -971,7 +976,7 @@ class FakeDiscord:
         token = token or f"fake-interaction-token.{secrets.token_urlsafe(32)}"
         app_id = int(application_id or self.application_id)
         user_d = self._user(member.get("user", user) if member else user)
-        payload: Dict[str, Any] = {
+        payload: dict[str, Any] = {
             "id": str(iid),
             "application_id": str(app_id),
             "type": type,
@@ -1027,7 +1032,7 @@ class FakeDiscord:
         self._interactions_by_token[token] = state
         return payload
 
-    def _command_id(self, name: str, cmd_type: int, guild_id: Optional[int]) -> int:
+    def _command_id(self, name: str, cmd_type: int, guild_id: int | None) -> int:
         pools = ([self.guild_commands.get(guild_id, [])] if guild_id else []) + [self.global_commands]
         for pool in pools:
             for cmd in pool:
@@ -1038,20 +1043,20 @@ class FakeDiscord:
     def interaction_create_slash(
         self,
         name: str,
-        options: Union[None, Dict[str, Any], Sequence[Dict[str, Any]]] = None,
-        channel_id: Optional[int] = None,
+        options: None | dict[str, Any] | Sequence[dict[str, Any]] = None,
+        channel_id: int | None = None,
         guild_id: Any = _MISSING,
-        user: Union[int, Dict[str, Any], None] = None,
-        member: Optional[Dict[str, Any]] = None,
-        application_id: Optional[int] = None,
-        id: Optional[int] = None,
-        token: Optional[str] = None,
+        user: int | dict[str, Any] | None = None,
+        member: dict[str, Any] | None = None,
+        application_id: int | None = None,
+        id: int | None = None,
+        token: str | None = None,
         type: int = 2,
         *,
-        command_guild_id: Optional[int] = None,
-        resolved: Optional[Dict[str, Any]] = None,
+        command_guild_id: int | None = None,
+        resolved: dict[str, Any] | None = None,
         locale: str = "en-US",
-    ) -> Dict[str, Any]:
+    ) -> dict[str, Any]:
         """INTERACTION_CREATE ``d`` for a chat-input command (``data.type`` 1).
 
         ``options`` is Discord's option list, or a ``{name: value}`` dict whose types are inferred
@@ -1059,7 +1064,7 @@ class FakeDiscord:
         which is how discord.py's tree decides between guild and global commands. ``type=4`` makes
         an autocomplete interaction (mark the option with ``"focused": True``).
         """
-        data: Dict[str, Any] = {
+        data: dict[str, Any] = {
             "id": str(self._command_id(name, 1, command_guild_id)),
             "name": name,
             "type": 1,
@@ -1076,23 +1081,23 @@ class FakeDiscord:
     def interaction_create_message_command(
         self,
         name: str,
-        target: Union[int, Dict[str, Any]],
-        channel_id: Optional[int] = None,
+        target: int | dict[str, Any],
+        channel_id: int | None = None,
         guild_id: Any = _MISSING,
-        user: Union[int, Dict[str, Any], None] = None,
-        member: Optional[Dict[str, Any]] = None,
-        application_id: Optional[int] = None,
-        id: Optional[int] = None,
-        token: Optional[str] = None,
+        user: int | dict[str, Any] | None = None,
+        member: dict[str, Any] | None = None,
+        application_id: int | None = None,
+        id: int | None = None,
+        token: str | None = None,
         *,
-        command_guild_id: Optional[int] = None,
+        command_guild_id: int | None = None,
         locale: str = "en-US",
-    ) -> Dict[str, Any]:
+    ) -> dict[str, Any]:
         """INTERACTION_CREATE ``d`` for a message context-menu command (``data.type`` 3)."""
         target_msg = copy.deepcopy(self.messages[int(target)] if not isinstance(target, dict) else target)
         target_msg.pop("guild_id", None)
         target_msg.pop("member", None)
-        data: Dict[str, Any] = {
+        data: dict[str, Any] = {
             "id": str(self._command_id(name, 3, command_guild_id)),
             "name": name,
             "type": 3,
@@ -1108,18 +1113,18 @@ class FakeDiscord:
     def interaction_create_component(
         self,
         custom_id: str,
-        message: Union[int, Dict[str, Any]],
+        message: int | dict[str, Any],
         component_type: int = 2,
-        user: Union[int, Dict[str, Any], None] = None,
-        member: Optional[Dict[str, Any]] = None,
-        values: Optional[Sequence[str]] = None,
+        user: int | dict[str, Any] | None = None,
+        member: dict[str, Any] | None = None,
+        values: Sequence[str] | None = None,
         guild_id: Any = _MISSING,
-        application_id: Optional[int] = None,
-        id: Optional[int] = None,
-        token: Optional[str] = None,
+        application_id: int | None = None,
+        id: int | None = None,
+        token: str | None = None,
         *,
         locale: str = "en-US",
-    ) -> Dict[str, Any]:
+    ) -> dict[str, Any]:
         """INTERACTION_CREATE ``d`` for a click/select on a component of ``message`` (id or dict).
 
         For discord.py's view store to find the View, ``message`` must be the message the bot sent
@@ -1128,7 +1133,7 @@ class FakeDiscord:
         msg = copy.deepcopy(self.messages[int(message)] if not isinstance(message, dict) else message)
         msg.pop("guild_id", None)
         msg.pop("member", None)
-        data: Dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if component_type in (3, 5, 6, 7, 8) or values is not None:
             data["values"] = list(values or [])
         return self._interaction(type=3, data=data, channel_id=int(msg["channel_id"]), guild_id=guild_id,
@@ -1137,8 +1142,8 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ gateway: public API
 
-    async def dispatch(self, event: str, data: Dict[str, Any], *, shard_id: Optional[int] = None,
-                       timeout: float = 5.0) -> Optional[int]:
+    async def dispatch(self, event: str, data: dict[str, Any], *, shard_id: int | None = None,
+                       timeout: float = 5.0) -> int | None:
         """Send a DISPATCH (op 0) event to the session of the shard Discord would use.
 
         The shard is ``shard_id`` or derived from ``data["guild_id"]`` (DMs go to shard 0). Events
@@ -1149,13 +1154,13 @@ class FakeDiscord:
         session = await self._session_for(data, shard_id, timeout)
         return await self._dispatch_to(session, event, data)
 
-    async def send_message(self, content: str, **kwargs: Any) -> Dict[str, Any]:
+    async def send_message(self, content: str, **kwargs: Any) -> dict[str, Any]:
         """Build with :meth:`message_create` and dispatch MESSAGE_CREATE; returns the payload."""
         data = self.message_create(content, **kwargs)
         await self.dispatch("MESSAGE_CREATE", data)
         return data
 
-    async def disconnect_gateway(self, code: int = 4000, *, shard_id: Optional[int] = None,
+    async def disconnect_gateway(self, code: int = 4000, *, shard_id: int | None = None,
                                  invalidate_session: bool = False) -> None:
         """Drop live gateway connections (all, or one shard's) with ``code``.
 
@@ -1174,12 +1179,12 @@ class FakeDiscord:
                 continue
             await conn.close(code, "disconnected by test")
 
-    async def send_reconnect(self, shard_id: Optional[int] = None) -> None:
+    async def send_reconnect(self, shard_id: int | None = None) -> None:
         """Send op 7 RECONNECT (Discord asks the client to reconnect and RESUME)."""
         for conn in self._live_connections(shard_id):
             await conn.send({"op": 7, "d": None, "s": None, "t": None})
 
-    async def invalidate_session(self, shard_id: Optional[int] = None, resumable: bool = False) -> None:
+    async def invalidate_session(self, shard_id: int | None = None, resumable: bool = False) -> None:
         """Send op 9 INVALID_SESSION; with ``resumable=False`` the session can no longer be resumed."""
         for conn in self._live_connections(shard_id):
             if not resumable and conn.session is not None:
@@ -1191,22 +1196,22 @@ class FakeDiscord:
         await self._wait_until(lambda: all(c.closed for c in self.connections), timeout,
                                lambda: f"gateway connections still open: {[c.id for c in self.connections if not c.closed]}")
 
-    def live_sessions(self) -> List[GatewaySession]:
+    def live_sessions(self) -> list[GatewaySession]:
         return [s for s in self.sessions if not s.invalidated]
 
-    async def wait_for_identify(self, count: int = 1, timeout: float = 10.0) -> List[IdentifyRecord]:
+    async def wait_for_identify(self, count: int = 1, timeout: float = 10.0) -> list[IdentifyRecord]:
         await self._wait_until(lambda: len(self.identifies) >= count, timeout,
                                lambda: f"expected {count} IDENTIFY(s), saw {len(self.identifies)}: {self.identifies}")
         return list(self.identifies)
 
-    async def wait_for_resume(self, count: int = 1, timeout: float = 10.0) -> List[ResumeRecord]:
+    async def wait_for_resume(self, count: int = 1, timeout: float = 10.0) -> list[ResumeRecord]:
         await self._wait_until(lambda: len(self.resumes) >= count, timeout,
                                lambda: f"expected {count} RESUME(s), saw {len(self.resumes)}: {self.resumes}")
         return list(self.resumes)
 
-    async def wait_for_gateway_op(self, op: int, count: int = 1, timeout: float = 10.0) -> List[Dict[str, Any]]:
+    async def wait_for_gateway_op(self, op: int, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Wait until the client has sent ``count`` payloads with opcode ``op``; returns them."""
-        def matching() -> List[Dict[str, Any]]:
+        def matching() -> list[dict[str, Any]]:
             return [p for _, p in self.gateway_received if p.get("op") == op]
 
         await self._wait_until(lambda: len(matching()) >= count, timeout,
@@ -1214,7 +1219,7 @@ class FakeDiscord:
                                        f"{[p.get('op') for _, p in self.gateway_received]}")
         return matching()
 
-    def _live_connections(self, shard_id: Optional[int]) -> List[_GatewayConnection]:
+    def _live_connections(self, shard_id: int | None) -> list[_GatewayConnection]:
         return [
             c for c in self.connections
             if not c.closed and c.session is not None and (shard_id is None or c.session.shard_id == shard_id)
@@ -1222,7 +1227,7 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ REST: public API
 
-    def calls(self, method: Optional[str] = None, path_pattern: PathPattern = "") -> List[RecordedRequest]:
+    def calls(self, method: str | None = None, path_pattern: PathPattern = "") -> list[RecordedRequest]:
         """Recorded requests matching ``method`` (None/"*" = any) and ``path_pattern``.
 
         A compiled regex must fullmatch the path; a string matches as a path prefix or as a
@@ -1230,8 +1235,8 @@ class FakeDiscord:
         """
         return [r for r in self.requests if _method_matches(method, r.method) and _path_matches(path_pattern, r.path)]
 
-    async def wait_for(self, method: Optional[str], path_pattern: PathPattern, count: int = 1,
-                       timeout: float = 10.0) -> List[RecordedRequest]:
+    async def wait_for(self, method: str | None, path_pattern: PathPattern, count: int = 1,
+                       timeout: float = 10.0) -> list[RecordedRequest]:
         """Wait until ``count`` matching requests were answered; returns all matching requests."""
         await self._wait_until(
             lambda: len(self.calls(method, path_pattern)) >= count,
@@ -1244,8 +1249,8 @@ class FakeDiscord:
         )
         return self.calls(method, path_pattern)
 
-    def fail_next(self, method: Optional[str], path_pattern: PathPattern, status: int = 429, times: int = 1,
-                  retry_after: float = 0.2, global_: bool = False, body: Optional[Dict[str, Any]] = None) -> None:
+    def fail_next(self, method: str | None, path_pattern: PathPattern, status: int = 429, times: int = 1,
+                  retry_after: float = 0.2, global_: bool = False, body: dict[str, Any] | None = None) -> None:
         """Answer the next ``times`` matching requests with ``status`` instead of handling them.
 
         429s carry Discord's body and X-RateLimit-*/Retry-After headers, plus ``Via`` -- without
@@ -1253,7 +1258,7 @@ class FakeDiscord:
         """
         self._faults.append(_Fault(method, path_pattern, status, times, retry_after, global_, body))
 
-    def set_delay(self, method: Optional[str], path_pattern: PathPattern, seconds: float) -> None:
+    def set_delay(self, method: str | None, path_pattern: PathPattern, seconds: float) -> None:
         """Answer matching requests only after ``seconds`` (0 removes the delay): holds a reply
         in flight, as a slow Discord would. The request is recorded once it is answered."""
         self._delays = [d for d in self._delays if (d[0], d[1]) != (method, path_pattern)]
@@ -1278,13 +1283,13 @@ class FakeDiscord:
         try:
             async with self._cond:
                 await asyncio.wait_for(self._cond.wait_for(predicate), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(describe()) from None
 
     # ------------------------------------------------------------------ internals: gateway
 
-    async def _session_for(self, data: Dict[str, Any], shard_id: Optional[int], timeout: float) -> GatewaySession:
-        def find() -> Optional[GatewaySession]:
+    async def _session_for(self, data: dict[str, Any], shard_id: int | None, timeout: float) -> GatewaySession:
+        def find() -> GatewaySession | None:
             for session in reversed(self.sessions):
                 if session.invalidated:
                     continue
@@ -1296,7 +1301,7 @@ class FakeDiscord:
                     return session
             return None
 
-        found: List[GatewaySession] = []
+        found: list[GatewaySession] = []
 
         def ready() -> bool:
             s = find()
@@ -1311,7 +1316,7 @@ class FakeDiscord:
         )
         return found[-1]
 
-    async def _dispatch_to(self, session: GatewaySession, event: str, data: Dict[str, Any]) -> Optional[int]:
+    async def _dispatch_to(self, session: GatewaySession, event: str, data: dict[str, Any]) -> int | None:
         data = self._apply_intents(session, event, data)
         if data is None:
             self.dispatched.append({"shard": session.shard_id, "t": event, "s": None, "dropped": True})
@@ -1328,7 +1333,7 @@ class FakeDiscord:
                     await conn.send(payload)
             return session.seq
 
-    def _apply_intents(self, session: GatewaySession, event: str, data: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    def _apply_intents(self, session: GatewaySession, event: str, data: dict[str, Any]) -> dict[str, Any] | None:
         intents = session.intents
         in_guild = bool(data.get("guild_id")) if isinstance(data, dict) else False
         needed = {
@@ -1363,7 +1368,7 @@ class FakeDiscord:
                 data.pop("poll", None)
         return data
 
-    async def _echo(self, event: str, data: Dict[str, Any]) -> None:
+    async def _echo(self, event: str, data: dict[str, Any]) -> None:
         """Mirror a REST side effect onto the gateway, as Discord does, when a session exists."""
         if not self.echo_own_messages:
             return
@@ -1427,7 +1432,7 @@ class FakeDiscord:
             await self._notify()
         return ws
 
-    async def _on_gateway_payload(self, conn: _GatewayConnection, payload: Dict[str, Any]) -> None:
+    async def _on_gateway_payload(self, conn: _GatewayConnection, payload: dict[str, Any]) -> None:
         op = payload.get("op")
         d = payload.get("d")
         if op == 1:
@@ -1450,7 +1455,7 @@ class FakeDiscord:
             return  # presence / voice state updates are recorded only
         await conn.close(4001, "Unknown opcode.")
 
-    async def _on_identify(self, conn: _GatewayConnection, d: Dict[str, Any]) -> None:
+    async def _on_identify(self, conn: _GatewayConnection, d: dict[str, Any]) -> None:
         if conn.identified:
             await conn.close(4005, "Already authenticated.")
             return
@@ -1487,7 +1492,7 @@ class FakeDiscord:
         conn.identified = True
         conn.session = session
         my_guilds = [gid for gid in self.guilds if _shard_for(gid, shard_count) == shard_id]
-        ready: Dict[str, Any] = {
+        ready: dict[str, Any] = {
             "v": API_VERSION,
             "user": copy.deepcopy(self.bot_user),
             "user_settings": {},
@@ -1511,7 +1516,7 @@ class FakeDiscord:
         for gid in my_guilds:
             await self._dispatch_to(session, "GUILD_CREATE", self.guild_create_payload(gid, intents))
 
-    async def _on_resume(self, conn: _GatewayConnection, d: Dict[str, Any]) -> None:
+    async def _on_resume(self, conn: _GatewayConnection, d: dict[str, Any]) -> None:
         session = next((s for s in self.sessions if s.session_id == d.get("session_id")), None)
         token_ok = self.token is None or d.get("token") == self.token
         if session is None or session.invalidated or not token_ok or (session.token != d.get("token")):
@@ -1537,14 +1542,14 @@ class FakeDiscord:
         self.resumes.append(ResumeRecord(session.session_id, d.get("seq"), d.get("token", ""), True, len(missed),
                                          time.monotonic(), conn.path))
 
-    async def _on_request_members(self, conn: _GatewayConnection, d: Dict[str, Any]) -> None:
+    async def _on_request_members(self, conn: _GatewayConnection, d: dict[str, Any]) -> None:
         session = conn.session
         assert session is not None
         guild_ids = d.get("guild_id")
         for gid in guild_ids if isinstance(guild_ids, list) else [guild_ids]:
             members = list(self.members.get(int(gid), {}).values())
             user_ids = d.get("user_ids")
-            not_found: List[str] = []
+            not_found: list[str] = []
             if user_ids is not None:
                 wanted = {str(u) for u in (user_ids if isinstance(user_ids, list) else [user_ids])}
                 found = [m for m in members if m["user"]["id"] in wanted]
@@ -1555,7 +1560,7 @@ class FakeDiscord:
                 members = [m for m in members if m["user"]["username"].startswith(query)]
                 if d.get("limit"):
                     members = members[: int(d["limit"])]
-            chunk: Dict[str, Any] = {
+            chunk: dict[str, Any] = {
                 "guild_id": str(gid),
                 "members": copy.deepcopy(members),
                 "chunk_index": 0,
@@ -1571,13 +1576,13 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ internals: REST plumbing
 
-    def _build_routes(self) -> List[Tuple[str, Pattern[str], Callable[..., Any], bool]]:
+    def _build_routes(self) -> list[tuple[str, Pattern[str], Callable[..., Any], bool]]:
         S = r"(?P<{}>\d+)"
         ch, msg, gid, uid = S.format("channel_id"), S.format("message_id"), S.format("guild_id"), S.format("user_id")
         app = S.format("app_id")
         tok = r"(?P<token>[^/]+)"
         cmds = rf"/applications/{app}(?:/guilds/{gid})?/commands"
-        table: List[Tuple[str, str, Callable[..., Any], bool]] = [
+        table: list[tuple[str, str, Callable[..., Any], bool]] = [
             ("GET", r"/gateway", self._r_gateway, False),
             ("GET", r"/gateway/bot", self._r_gateway_bot, True),
             ("GET", r"/users/@me", self._r_me, True),
@@ -1609,9 +1614,9 @@ class FakeDiscord:
         ]
         return [(m, re.compile(p), h, auth) for m, p, h, auth in table]
 
-    async def _read_body(self, request: web.Request) -> Tuple[bytes, Any, Optional[List[FormPart]]]:
+    async def _read_body(self, request: web.Request) -> tuple[bytes, Any, list[FormPart] | None]:
         if request.content_type.startswith("multipart/"):
-            parts: List[FormPart] = []
+            parts: list[FormPart] = []
             payload: Any = None
             reader = await request.multipart()
             async for part in reader:
@@ -1693,7 +1698,7 @@ class FakeDiscord:
     def _bucket(route_key: str) -> str:
         return hashlib.sha1(route_key.encode()).hexdigest()[:16]
 
-    def _ratelimit_headers(self, route_key: str) -> Dict[str, str]:
+    def _ratelimit_headers(self, route_key: str) -> dict[str, str]:
         # Plenty of headroom so discord.py never pre-emptively sleeps in tests; use fail_next for 429s.
         return {
             "X-RateLimit-Limit": "50",
@@ -1703,7 +1708,7 @@ class FakeDiscord:
             "X-RateLimit-Bucket": self._bucket(route_key),
         }
 
-    def _take_fault(self, method: str, path: str) -> Optional[_Fault]:
+    def _take_fault(self, method: str, path: str) -> _Fault | None:
         for fault in self._faults:
             if fault.times > 0 and _method_matches(fault.method, method) and _path_matches(fault.pattern, path):
                 fault.times -= 1
@@ -1791,7 +1796,7 @@ class FakeDiscord:
             return _error(404, 10008, "Unknown Message")
         return _Response(200, copy.deepcopy(msg))
 
-    def _validate_message(self, payload: Dict[str, Any], files: Sequence[FormPart], *, creating: bool) -> Optional[_Response]:
+    def _validate_message(self, payload: dict[str, Any], files: Sequence[FormPart], *, creating: bool) -> _Response | None:
         if not self.validate_messages:
             return None
         content = payload.get("content")
@@ -1836,10 +1841,10 @@ class FakeDiscord:
             return _error(400, 50006, "Cannot send an empty message")
         return None
 
-    def _attachments_from(self, payload: Dict[str, Any], files: Sequence[FormPart], channel_id: int,
-                          existing: Sequence[Dict[str, Any]] = ()) -> List[Dict[str, Any]]:
+    def _attachments_from(self, payload: dict[str, Any], files: Sequence[FormPart], channel_id: int,
+                          existing: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
         meta = {str(a.get("id")): a for a in payload.get("attachments") or []}
-        out: List[Dict[str, Any]] = []
+        out: list[dict[str, Any]] = []
         by_id = {a["id"]: a for a in existing}
         for key in meta:
             if key in by_id:
@@ -1855,7 +1860,7 @@ class FakeDiscord:
             out.append(att)
         return out
 
-    def _mentions_for(self, content: str, payload: Dict[str, Any], reply_to: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    def _mentions_for(self, content: str, payload: dict[str, Any], reply_to: dict[str, Any] | None) -> list[dict[str, Any]]:
         am = payload.get("allowed_mentions")
         ids = [u for u in _mentioned_ids(content) if u in self.users]
         if am is not None:
@@ -1897,7 +1902,7 @@ class FakeDiscord:
         await self._echo("MESSAGE_CREATE", self._gateway_message(msg))
         return _Response(200, copy.deepcopy(msg))
 
-    def _apply_edit(self, msg: Dict[str, Any], payload: Dict[str, Any], files: Sequence[FormPart]) -> None:
+    def _apply_edit(self, msg: dict[str, Any], payload: dict[str, Any], files: Sequence[FormPart]) -> None:
         if "content" in payload:
             msg["content"] = payload["content"] or ""
         if "embeds" in payload:
@@ -1934,7 +1939,7 @@ class FakeDiscord:
         await self._echo("MESSAGE_DELETE", self._delete_payload(msg))
         return _Response(204)
 
-    def _delete_payload(self, msg: Dict[str, Any]) -> Dict[str, Any]:
+    def _delete_payload(self, msg: dict[str, Any]) -> dict[str, Any]:
         data = {"id": msg["id"], "channel_id": msg["channel_id"]}
         channel = self.channels.get(int(msg["channel_id"]))
         if channel and channel.get("guild_id"):
@@ -1972,10 +1977,10 @@ class FakeDiscord:
 
     # ---- interactions
 
-    def _interaction_message(self, inter: _Interaction, payload: Dict[str, Any], files: Sequence[FormPart], *,
-                             loading: bool = False, followup: bool = False) -> Dict[str, Any]:
+    def _interaction_message(self, inter: _Interaction, payload: dict[str, Any], files: Sequence[FormPart], *,
+                             loading: bool = False, followup: bool = False) -> dict[str, Any]:
         flags = int(payload.get("flags") or 0)
-        metadata: Dict[str, Any] = {
+        metadata: dict[str, Any] = {
             "id": str(inter.id),
             "type": inter.type,
             "user": copy.deepcopy(inter.user),
@@ -2025,7 +2030,7 @@ class FakeDiscord:
             if problem is not None:
                 return problem
         inter.response_type = rtype
-        message: Optional[Dict[str, Any]] = None
+        message: dict[str, Any] | None = None
         if rtype in (4, 5):
             message = self._interaction_message(inter, data, rec.files, loading=rtype == 5)
             inter.original_message_id = int(message["id"])
@@ -2042,7 +2047,7 @@ class FakeDiscord:
         if not _truthy(rec.query.get("with_response")):
             return _Response(204)
         # discord.py >= 2.5 always asks with_response=1 and parses this InteractionCallbackResponse.
-        result: Dict[str, Any] = {
+        result: dict[str, Any] = {
             "interaction": {
                 "id": str(inter.id),
                 "type": inter.type,
@@ -2057,7 +2062,7 @@ class FakeDiscord:
             result["resource"] = {"type": rtype}
         return _Response(200, result)
 
-    def _webhook_interaction(self, app_id: str, token: str) -> Optional[_Interaction]:
+    def _webhook_interaction(self, app_id: str, token: str) -> _Interaction | None:
         inter = self._interactions_by_token.get(token)
         if inter is None or inter.application_id != int(app_id):
             return None
@@ -2120,13 +2125,13 @@ class FakeDiscord:
 
     # ---- application commands
 
-    def _command_store(self, guild_id: Optional[str]) -> List[Dict[str, Any]]:
+    def _command_store(self, guild_id: str | None) -> list[dict[str, Any]]:
         if guild_id is None:
             return self.global_commands
         return self.guild_commands.setdefault(int(guild_id), [])
 
-    def _validate_command(self, cmd: Dict[str, Any], index: Optional[int]) -> Optional[_Response]:
-        prefix: List[Union[str, int]] = [index] if index is not None else []
+    def _validate_command(self, cmd: dict[str, Any], index: int | None) -> _Response | None:
+        prefix: list[str | int] = [index] if index is not None else []
         name = cmd.get("name") or ""
         ctype = int(cmd.get("type", 1))
         if ctype == 1:
@@ -2141,8 +2146,8 @@ class FakeDiscord:
             return _form_error(prefix + ["options"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
         return None
 
-    def _store_command(self, store: List[Dict[str, Any]], cmd: Dict[str, Any], app_id: str,
-                       guild_id: Optional[str]) -> Dict[str, Any]:
+    def _store_command(self, store: list[dict[str, Any]], cmd: dict[str, Any], app_id: str,
+                       guild_id: str | None) -> dict[str, Any]:
         ctype = int(cmd.get("type", 1))
         existing = next((c for c in store if c["name"] == cmd["name"] and c["type"] == ctype), None)
         stored = {
@@ -2169,7 +2174,7 @@ class FakeDiscord:
             store.append(stored)
         return stored
 
-    async def _r_commands(self, rec: RecordedRequest, app_id: str, guild_id: Optional[str] = None) -> _Response:
+    async def _r_commands(self, rec: RecordedRequest, app_id: str, guild_id: str | None = None) -> _Response:
         if int(app_id) != self.application_id:
             return _error(403, 50001, "Missing Access")
         if guild_id is not None and int(guild_id) not in self.guilds:
@@ -2200,7 +2205,7 @@ class FakeDiscord:
             self._store_command(store, cmd, app_id, guild_id)
         return _Response(200, copy.deepcopy(store))
 
-    async def _r_command(self, rec: RecordedRequest, app_id: str, command_id: str, guild_id: Optional[str] = None) -> _Response:
+    async def _r_command(self, rec: RecordedRequest, app_id: str, command_id: str, guild_id: str | None = None) -> _Response:
         store = self._command_store(guild_id)
         cmd = next((c for c in store if c["id"] == command_id), None)
         if cmd is None or int(app_id) != self.application_id:
@@ -2213,19 +2218,19 @@ class FakeDiscord:
 
 # ---------------------------------------------------------------------- module helpers
 
-def _json_response(body: Any, status: int, headers: Dict[str, str]) -> web.Response:
+def _json_response(body: Any, status: int, headers: dict[str, str]) -> web.Response:
     # discord.py parses JSON only when Content-Type is exactly "application/json" (as Discord
     # sends it); aiohttp's json_response appends "; charset=utf-8" and would yield a str.
     headers = {**headers, "Content-Type": "application/json"}
     return web.Response(body=_json.dumps(body).encode("utf-8"), status=status, headers=headers)
 
 
-def _truthy(value: Optional[str]) -> bool:
+def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
-def _mentioned_ids(content: str) -> List[int]:
-    seen: List[int] = []
+def _mentioned_ids(content: str) -> list[int]:
+    seen: list[int] = []
     for m in re.finditer(r"<@!?(\d+)>", content or ""):
         uid = int(m.group(1))
         if uid not in seen:
@@ -2233,7 +2238,7 @@ def _mentioned_ids(content: str) -> List[int]:
     return seen
 
 
-def _normalize_embed(embed: Dict[str, Any]) -> Dict[str, Any]:
+def _normalize_embed(embed: dict[str, Any]) -> dict[str, Any]:
     e = copy.deepcopy(embed)
     e.setdefault("type", "rich")
     if e.get("fields"):
@@ -2242,12 +2247,12 @@ def _normalize_embed(embed: Dict[str, Any]) -> Dict[str, Any]:
     return e
 
 
-def _number_components(components: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Discord assigns every component a numeric id in responses when the request did not.
     counter = [0]
     used = set()
 
-    def collect(items: List[Dict[str, Any]]) -> None:
+    def collect(items: list[dict[str, Any]]) -> None:
         for c in items:
             if isinstance(c.get("id"), int):
                 used.add(c["id"])
@@ -2255,7 +2260,7 @@ def _number_components(components: List[Dict[str, Any]]) -> List[Dict[str, Any]]
             if isinstance(c.get("accessory"), dict):
                 collect([c["accessory"]])
 
-    def assign(items: List[Dict[str, Any]]) -> None:
+    def assign(items: list[dict[str, Any]]) -> None:
         for c in items:
             if not isinstance(c.get("id"), int):
                 counter[0] += 1
@@ -2272,7 +2277,7 @@ def _number_components(components: List[Dict[str, Any]]) -> List[Dict[str, Any]]
     return components
 
 
-def _normalize_options(options: Union[Dict[str, Any], Sequence[Dict[str, Any]]]) -> List[Dict[str, Any]]:
+def _normalize_options(options: dict[str, Any] | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     if not isinstance(options, dict):
         return [copy.deepcopy(o) for o in options]
     out = []

@@ -26,8 +26,9 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -69,7 +70,7 @@ class FakeSlackSocketMode:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "FakeSlackSocketMode":
+    def start(self) -> FakeSlackSocketMode:
         if self._loop is not None:
             return self
         loop = asyncio.new_event_loop()
@@ -120,7 +121,7 @@ class FakeSlackSocketMode:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def __enter__(self) -> "FakeSlackSocketMode":
+    def __enter__(self) -> FakeSlackSocketMode:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

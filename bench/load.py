@@ -139,7 +139,7 @@ async def slack_round(fake, url: str, count: int, *, round_no: int, timeout: flo
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         await asyncio.gather(*(send(http, ts, body, headers)
-                               for ts, (body, headers) in zip(stamps, bodies)))
+                               for ts, (body, headers) in zip(stamps, bodies, strict=True)))
         deadline = time.monotonic() + timeout
         while len(fake.requests_for("chat.postMessage", ok_only=True)) < count:
             if time.monotonic() > deadline:

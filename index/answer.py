@@ -199,7 +199,7 @@ class Answerer:
         the byline)."""
         passages: list[Passage] = []
         ids: list[int] = []
-        for candidate, evidence in zip(ranking.candidates, ranking.features):
+        for candidate, evidence in zip(ranking.candidates, ranking.features, strict=True):
             if len(passages) >= count:
                 break
             if candidate.passage in ids:
@@ -247,7 +247,7 @@ class Answerer:
                 # Not sure of the span: the sentence that holds it is the answer.
                 short = citation.quote
                 citation.answer_start = citation.answer_end = None
-        for candidate, score in zip(ranking.candidates, ranking.scores):
+        for candidate, score in zip(ranking.candidates, ranking.scores, strict=True):
             if len(citations) >= max(1, top):
                 break
             if candidate.passage in seen:
@@ -291,7 +291,7 @@ class Answerer:
             (span.start - window_start, span.end - window_start),
         )
         start, end = window_start + focus_start, window_start + focus_end
-        score = next((float(s) for c, s in zip(ranking.candidates, ranking.scores)
+        score = next((float(s) for c, s in zip(ranking.candidates, ranking.scores, strict=True)
                       if c.passage == passage_id), 0.0)
         return Citation(
             document=document.doc_id,

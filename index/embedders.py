@@ -20,6 +20,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -413,7 +414,7 @@ class HashingEmbedder:
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dimension, dtype=np.float32)
         words = _TOKEN.findall(text.lower())
-        features = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+        features = words + [f"{a} {b}" for a, b in pairwise(words)]
         for feature in features:
             digest = hashlib.sha256(feature.encode()).digest()
             slot = int.from_bytes(digest[:4], "little") % self.dimension

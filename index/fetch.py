@@ -9,6 +9,7 @@ are checked before each request. Size, type and time are bounded too. No chat im
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
@@ -196,8 +197,7 @@ async def _read(
     charset = (response.charset or "").lower()
     if name.endswith((".txt", ".md")) and charset and not re.fullmatch(r"utf-?8", charset):
         # The text parsers read UTF-8; a server's declared charset says how to get there.
-        try:
+        # Left as sent when it does not decode: the parser names the problem.
+        with contextlib.suppress(LookupError, UnicodeDecodeError):
             data = data.decode(charset).encode("utf-8")
-        except (LookupError, UnicodeDecodeError):
-            pass  # left as sent: the parser names the problem
     return Fetched(url=source, data=data, content_type=content_type, name=name)

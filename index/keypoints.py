@@ -57,10 +57,9 @@ def key_points(snapshot: Snapshot, doc_id: str, count: int | None = None) -> lis
     chosen: list[int] = []  # positions in ``candidates``
     redundancy = np.full(len(candidates), -np.inf, dtype=np.float32)
     for _ in range(count):
-        if chosen:
-            score = (1 - DIVERSITY) * relevance - DIVERSITY * redundancy
-        else:
-            score = relevance.copy()
+        score = (
+            (1 - DIVERSITY) * relevance - DIVERSITY * redundancy if chosen else relevance.copy()
+        )
         score[chosen] = -np.inf
         pick = int(np.argmax(score))  # ties go to the earlier sentence
         chosen.append(pick)

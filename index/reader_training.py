@@ -237,7 +237,6 @@ def train(args) -> None:
                     "step": step, "phases": phases, "seed": args.seed}, temporary)
         os.replace(temporary, checkpoint)
 
-    log = open(out / "log.jsonl", "a")
     span_loss = torch.nn.CrossEntropyLoss()
     answer_loss = torch.nn.BCEWithLogitsLoss()
     # A fixed sample of the held-out questions, so phases are compared on the same ones.
@@ -246,7 +245,7 @@ def train(args) -> None:
     progress = tqdm(total=total_steps, initial=step, desc="training", unit="batch",
                     mininterval=0.1 if sys.stderr.isatty() else 30)
     position = 0  # the batch's place in the whole run, so a resumed run skips what was done
-    for number, (phase, batches, features) in enumerate(zip(phases, phase_batches, phase_features)):
+    for number, (phase, batches, features) in enumerate(zip(phases, phase_batches, phase_features, strict=True)):
         phase_end = min(position + len(batches), total_steps)
         for rows in batches:
             position += 1
@@ -265,9 +264,10 @@ def train(args) -> None:
             progress.update(1)
             if step % 20 == 0:
                 progress.set_postfix(phase=phase, loss=f"{loss.item():.3f}")
-                log.write(json.dumps({"step": step, "phase": phase, "loss": round(loss.item(), 4),
-                                      "time": round(time.time(), 1)}) + "\n")
-                log.flush()
+                with open(out / "log.jsonl", "a") as log:
+                    log.write(json.dumps({"step": step, "phase": phase,
+                                          "loss": round(loss.item(), 4),
+                                          "time": round(time.time(), 1)}) + "\n")
             if step % args.checkpoint_every == 0:
                 save()
             if step == phase_end:
@@ -488,7 +488,7 @@ def choose_calibration(reads: list[ValidationRead]) -> dict:
     refuse_below = float(np.quantile(probability[labels == 1], ANSWERABLE_REFUSED))
     # The lowest span probability above which shown spans are right (F1 >= 0.5) at least
     # SPAN_PRECISION of the time, among answerable questions the reader would answer.
-    kept = [(r.probabilities[k - 1], span_f1(r, k) >= 0.5) for r, p in zip(reads, probability)
+    kept = [(r.probabilities[k - 1], span_f1(r, k) >= 0.5) for r, p in zip(reads, probability, strict=True)
             if r.example.answerable and p >= refuse_below]
     kept.sort(key=lambda pair: -pair[0])
     show_above, right = 1.0, 0
@@ -527,14 +527,14 @@ def fit_rank_weights(index, examples: list[Example]) -> dict:
         if not example.answerable:
             continue
         ranking = answerer.rank(" ".join(example.question.split()))
-        for candidate, row in zip(ranking.candidates, ranking.features):
+        for candidate, row in zip(ranking.candidates, ranking.features, strict=True):
             rows.append(row)
             window = answerer.window_text(candidate)
             labels.append(int(any(text in window for text, _ in example.answers)))
     ranker = LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced")
     ranker.fit(np.array(rows), np.array(labels))
     weights = json.loads(WEIGHTS_FILE.read_text())
-    weights["rank"] = {k: round(float(v), 5) for k, v in zip(FEATURES, ranker.coef_[0])}
+    weights["rank"] = {k: round(float(v), 5) for k, v in zip(FEATURES, ranker.coef_[0], strict=True)}
     weights["note"] = (
         "rank: learned by `python -m index.reader_training calibrate` on the validation articles "
         "(SQuAD 2.0, never XQuAD's clean articles); accept: the heuristic reader's refusal, set "

@@ -104,7 +104,7 @@ class Retriever:
             [passage_index[(s.doc_id, s.paragraph)] for s in snapshot.sentences], dtype=np.int64
         )
         self.passage_terms: list[set[str]] = [set() for _ in snapshot.passages]
-        for sentence_terms, passage in zip(self.sentence_terms, self.passage_of):
+        for sentence_terms, passage in zip(self.sentence_terms, self.passage_of, strict=True):
             self.passage_terms[passage].update(sentence_terms)
         self.sentences_of_passage: list[list[int]] = [[] for _ in snapshot.passages]
         for i, passage in enumerate(self.passage_of):
@@ -144,7 +144,7 @@ class Retriever:
         def covered(present) -> float:
             if not query_terms:
                 return 0.0
-            return sum(w for t, w in zip(query_terms, weights) if t in present) / total
+            return sum(w for t, w in zip(query_terms, weights, strict=True) if t in present) / total
 
         return covered
 
@@ -217,13 +217,17 @@ class Retriever:
             spans.add((s, s))
             for first in (s - 1, s):
                 last = first + 1
-                if first >= 0 and last < len(sentences) and self.passage_of[first] == self.passage_of[last]:
-                    if sentences[last].end - sentences[first].start <= MAX_WINDOW_CHARS:
-                        spans.add((first, last))
+                if (
+                    first >= 0
+                    and last < len(sentences)
+                    and self.passage_of[first] == self.passage_of[last]
+                    and sentences[last].end - sentences[first].start <= MAX_WINDOW_CHARS
+                ):
+                    spans.add((first, last))
         involved = sorted({i for first, last in spans for i in range(max(0, first - 1), last + 2)
                            if i < len(sentences)})
         vectors = self.snapshot.sentence_vectors
-        dense = dict(zip(involved, (vectors[involved] @ query).tolist()))
+        dense = dict(zip(involved, (vectors[involved] @ query).tolist(), strict=True))
         rare = sorted(query_terms, key=lambda t: -self.idf.get(t, self._idf_default))[:2]
 
         # Several windows share a paragraph: score each paragraph once.

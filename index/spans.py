@@ -13,13 +13,13 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 
 from .search import terms
 
 
-class AnswerType(str, Enum):
+class AnswerType(StrEnum):
     MONEY = "money"
     QUANTITY = "quantity"
     DATE = "date"
@@ -154,9 +154,10 @@ def _candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
                 if not rest:
                     continue
                 start += len(first) + 1
-            if _DEMONYM.search(sentence[start:end]):
-                if re.match(r"\s[a-z]", sentence[end : end + 2]):
-                    continue
+            if _DEMONYM.search(sentence[start:end]) and re.match(
+                r"\s[a-z]", sentence[end : end + 2]
+            ):
+                continue
             spans.append((start, end))
         return spans
     return []

@@ -135,7 +135,7 @@ class IndexStore:
             if len(sentences) != len(sentence_vectors) or len(passages) != len(passage_vectors):
                 raise ValueError("vector count does not match the units")
             if any(ix is not None and len(ix) != len(m)
-                   for ix, m in zip(indexes, (sentence_vectors, passage_vectors))):
+                   for ix, m in zip(indexes, (sentence_vectors, passage_vectors), strict=True)):
                 raise ValueError("vector index size does not match the units")
         except (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError) as exc:
             raise IndexCorruptError(

@@ -153,7 +153,7 @@ class FaissVectors:
 
 def _recall_without_self(truth: np.ndarray, found: np.ndarray, own: np.ndarray) -> float:
     hits = total = 0
-    for wanted, got, me in zip(truth, found, own):
+    for wanted, got, me in zip(truth, found, own, strict=True):
         wanted = [i for i in wanted.tolist() if i != me][:TUNING_K]
         got = {i for i in got.tolist() if i != me}
         hits += len(set(wanted) & got)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -59,7 +60,7 @@ def test_pieces_without_punctuation_or_spaces_still_cover_the_text():
         covered = "".join(text[a:b] for a, b in ranges)
         assert "".join(covered.split()) == "".join(text.split())
         assert all(a < b for a, b in ranges)
-        assert all(end <= start for (_, end), (start, _) in zip(ranges, ranges[1:]))
+        assert all(end <= start for (_, end), (start, _) in pairwise(ranges))
 
 
 def test_one_100kb_paragraph_splits_within_2x_the_time_per_byte_of_ordinary_ones():

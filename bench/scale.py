@@ -60,7 +60,7 @@ def clustered_vectors(n: int, *, seed: int, clusters: int = 1000, spread: float 
 
 
 def recall_at_k(truth: np.ndarray, found: np.ndarray, k: int = K) -> float:
-    hits = sum(len(set(t[:k].tolist()) & set(f[:k].tolist()) - {-1}) for t, f in zip(truth, found))
+    hits = sum(len(set(t[:k].tolist()) & set(f[:k].tolist()) - {-1}) for t, f in zip(truth, found, strict=True))
     return hits / (k * len(truth))
 
 
@@ -209,7 +209,7 @@ def measure_threshold(sizes: tuple[int, ...] = (5_000, 10_000, 20_000, 50_000), 
     rows = []
     for n in sizes:
         flat = FaissVectors.build(clustered_vectors(n, seed=n), exact_max=n)
-        timings = single_query_ms(lambda q, k: flat.search(q, 24), probe)
+        timings = single_query_ms(lambda q, k, flat=flat: flat.search(q, 24), probe)
         rows.append({"n": n, "p50_ms": percentile(timings, 50), "p95_ms": percentile(timings, 95)})
     return rows
 

@@ -17,6 +17,7 @@ holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -46,17 +47,17 @@ TODAY = {"ask_s": "7.6 s", "digest_s": "11.5 s", "help_s": "—", "rss_mb": "593
 
 # `citebot ARGS` in this interpreter, reporting at exit the torch-family modules it imported and
 # its peak RSS (VmHWM of its own address space: a parent's ru_maxrss would count the fork).
-CHILD = r"""
+CHILD = f"FAMILY = {TORCH_FAMILY!r}\n" + r"""
 import atexit, json, sys
 def report():
     with open("/proc/self/status") as status:
         kib = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
     with open(sys.argv[1], "w") as out:
-        json.dump({"modules": sorted(m for m in %r if m in sys.modules), "peak_kib": kib}, out)
+        json.dump({"modules": sorted(m for m in FAMILY if m in sys.modules), "peak_kib": kib}, out)
 atexit.register(report)
 from bot.cli import main
 main(sys.argv[2:], prog_name="citebot")
-""" % (TORCH_FAMILY,)
+"""
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def serve_rss(home: Path, timeout: float = 120, runtime: Runtime = DEV) -> dict:
             time.sleep(0.05)
         healthy_s = time.perf_counter() - started
         with open(f"/proc/{server.pid}/status") as status:
-            rss = next(int(l.split()[1]) for l in status if l.startswith("VmRSS:"))
+            rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
         server.send_signal(signal.SIGTERM)
         server.wait(60)
     finally:
@@ -244,10 +245,8 @@ def indexing(paths: list[Path], work: Path, embedder, rounds: int = 2) -> dict:
     texts = [p.read_text(encoding="utf-8") for p in paths]
     peers = {"LangChain default (sentence-transformers)": langchain_default_embeddings(),
              f"LangChain on CiteBot's encoder ({embedder.encoder})": None}
-    try:
+    with contextlib.suppress(ImportError):
         peers[f"LangChain on CiteBot's encoder ({embedder.encoder})"] = langchain_embeddings(embedder)
-    except ImportError:
-        pass
     peers = {name: e for name, e in peers.items() if e is not None}
     if peers:
         for embeddings in peers.values():  # the first call of each loads its model: untimed

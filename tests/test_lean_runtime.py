@@ -28,10 +28,10 @@ TORCH_FAMILY = ("torch", "transformers", "sentence_transformers")
 # Runs `citebot ARGS` in a child and says, as it exits, which of them it imported.
 CHILD = (
     "import atexit, json, sys\n"
-    "atexit.register(lambda: print('MODULES ' + json.dumps(sorted(m for m in %r if m in sys.modules))))\n"
+    f"atexit.register(lambda: print('MODULES ' + json.dumps(sorted(m for m in {TORCH_FAMILY!r} if m in sys.modules))))\n"
     "from bot.cli import main\n"
     "main(sys.argv[1:])\n"
-) % (TORCH_FAMILY,)
+)
 
 
 def child_env(home: Path, **extra: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from bot import logs
 from bot.service import AnswerService, Question
 from bot.settings import Settings
 from bot.state import StateStore
+from index.errors import QuestionError
 
 USER = "U0SECRETUSER"
 CHANNEL = "C0PRIVATECHANNEL"
@@ -62,7 +63,7 @@ async def test_one_json_line_per_question_with_latency_and_outcome_and_no_conten
     buffer = log_to(log_format="json")
     await service.ask(Question("slack", CHANNEL, USER, "Rmb26bn financing support"))
     await service.ask(Question("discord", CHANNEL, USER, "How do I bake banana bread?"))
-    with pytest.raises(Exception):
+    with pytest.raises(QuestionError):
         await service.ask(Question("slack", CHANNEL, USER, "   "))
 
     answered, refused, invalid = question_lines(buffer)
@@ -80,7 +81,7 @@ async def test_one_json_line_per_question_with_latency_and_outcome_and_no_conten
 async def test_text_format_and_the_opt_in_for_question_text(service, log_to):
     buffer = log_to(log_format="text", log_question_text=True)
     await service.ask(Question("slack", CHANNEL, USER, "Rmb26bn financing support"))
-    [line] = [l for l in buffer.getvalue().splitlines() if "citebot.questions" in l]
+    [line] = [ln for ln in buffer.getvalue().splitlines() if "citebot.questions" in ln]
     assert " INFO citebot.questions: question platform=slack outcome=answered latency_ms=" in line
     assert 'question="Rmb26bn financing support"' in line
     assert USER not in line and CHANNEL not in line
@@ -137,7 +138,7 @@ async def test_metrics_count_questions_outcomes_latency_feedback_and_errors(serv
     }
     reply = await service.ask(Question("slack", "C1", "U1", "Rmb26bn financing support"))
     await service.ask(Question("slack", "C1", "U1", "How do I bake banana bread?"))
-    with pytest.raises(Exception):
+    with pytest.raises(QuestionError):
         await service.ask(Question("slack", "C1", "U1", ""))
     assert await service.vote(reply.question_id, "U2", 1)
     assert await service.vote(reply.question_id, "U3", -1)

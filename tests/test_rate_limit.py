@@ -97,9 +97,11 @@ async def test_over_the_limit_gets_a_friendly_reply_counted_and_logged(fake_inde
     for _ in range(3):
         reply = await service.ask(Question("slack", "C1", "U1", QUESTION))
         assert reply.answer.answered
-    with caplog.at_level(logging.INFO, logger="citebot.questions"):
-        with pytest.raises(RateLimited) as refused:
-            await service.ask(Question("slack", "C1", "U1", QUESTION))
+    with (
+        caplog.at_level(logging.INFO, logger="citebot.questions"),
+        pytest.raises(RateLimited) as refused,
+    ):
+        await service.ask(Question("slack", "C1", "U1", QUESTION))
     message = str(refused.value)
     assert "3 questions a minute" in message and "try again in" in message
     assert 1 <= refused.value.retry_in <= 60 and f"{refused.value.retry_in} seconds" in message

@@ -230,7 +230,7 @@ class DocumentListeners:
     async def on_collection(self, ack: Callable, command: dict, client: AsyncWebClient) -> None:
         words = (command.get("text") or "").split(maxsplit=1)
         sub = words[0].lower() if words else "show"
-        channel, user = command["channel_id"], command["user_id"]
+        channel = command["channel_id"]
         is_dm = channel.startswith("D")
         if sub in ("show", "status"):
             await ack()

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from re import Pattern
 from typing import (
     Any,
-    Union,
 )
 
 import yarl
@@ -71,7 +70,7 @@ API_VERSION = 10
 DISCORD_EPOCH_MS = 1420070400000
 DEFAULT_TOKEN = "fake-bot-token.for-tests.only"
 
-PathPattern = Union[str, Pattern[str]]
+PathPattern = str | Pattern[str]
 
 
 class Intents:
@@ -1992,10 +1991,8 @@ class FakeDiscord:
             metadata["original_response_message_id"] = str(inter.original_message_id)
         if inter.source_message_id is not None:
             metadata["interacted_message_id"] = str(inter.source_message_id)
-        if inter.type == 2:
-            msg_type = 23 if inter.command_type in (2, 3) else 20
-        else:
-            msg_type = 0
+        # Discord's message types: 20 a slash command's reply, 23 a context menu's, 0 otherwise.
+        msg_type = (23 if inter.command_type in (2, 3) else 20) if inter.type == 2 else 0
         content = payload.get("content") or ""
         return self._message(
             channel_id=inter.channel_id,

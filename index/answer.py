@@ -211,7 +211,7 @@ class Answerer:
                                     window=self.window_range(candidate), evidence=evidence))
             ids.append(candidate.passage)
         if passages:
-            byline = " ".join(byline_lines(self.snapshot.documents[passages[0].doc_id]))
+            byline = self.snapshot.documents[passages[0].doc_id].byline()
             if byline:
                 passages.append(Passage(passages[0].doc_id, BYLINE, 0, byline))
                 ids.append(-1)
@@ -259,11 +259,11 @@ class Answerer:
                       reader=reading.reader or self.reader.name, llm_rejected=reading.rejected)
 
     def _byline_citation(self, span: ReadAnswer, passage: Passage) -> Citation:
-        """The byline line holding ``span``, cited as paragraph 0; its offsets are into the
-        byline (it is the document's metadata, not its text)."""
+        """The byline line holding ``span``, cited as paragraph 0; its offsets are into
+        :meth:`Document.byline` (the document's metadata, not its text)."""
         document = self.snapshot.documents[passage.doc_id]
         start = 0
-        for line in byline_lines(document):
+        for line in document.byline_lines():
             if start <= span.start < start + len(line):
                 break
             start += len(line) + 1
@@ -342,22 +342,6 @@ class Answerer:
 
 # Paragraph number of a document's byline when it is cited: its metadata, not its text.
 BYLINE = 0
-
-
-def byline_lines(document) -> list[str]:
-    """What ingest kept about who wrote a document, where and when (index/documents.py puts it in
-    ``metadata``), as sentences a reader can answer "who wrote it?" from."""
-    meta = document.metadata
-    lines = []
-    if meta.get("author"):
-        lines.append(f"By {meta['author']}" + (f" in {meta['place']}." if meta.get("place") else "."))
-    if meta.get("date"):
-        lines.append(f"Published {meta['date']}.")
-    for key in ("additional_reporting", "copyright"):
-        if meta.get(key):
-            text = " ".join(meta[key].split())
-            lines.append(text if text.endswith(".") else text + ".")
-    return lines
 
 
 _WORD = re.compile(r"\S+")

@@ -37,6 +37,26 @@ class Document:
         span = self.paragraphs[number - 1]
         return self.text[span.start : span.end]
 
+    def byline_lines(self) -> list[str]:
+        """What ingest kept about who wrote the document, where and when, as sentences: what
+        "who wrote it?" is read from, cited as paragraph 0."""
+        meta = self.metadata
+        lines = []
+        if meta.get("author"):
+            place = f" in {meta['place']}" if meta.get("place") else ""
+            lines.append(f"By {meta['author']}{place}.")
+        if meta.get("date"):
+            lines.append(f"Published {meta['date']}.")
+        for key in ("additional_reporting", "copyright"):
+            if meta.get(key):
+                text = " ".join(meta[key].split())
+                lines.append(text if text.endswith(".") else text + ".")
+        return lines
+
+    def byline(self) -> str:
+        """:meth:`byline_lines` as one text; a byline citation's offsets are into it."""
+        return " ".join(self.byline_lines())
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["paragraphs"] = [[p.start, p.end] for p in self.paragraphs]

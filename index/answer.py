@@ -253,7 +253,7 @@ class Answerer:
             if candidate.passage in seen:
                 continue
             seen.add(candidate.passage)
-            citations.append(self._citation(candidate, float(score), question, None))
+            citations.append(self._citation(candidate, float(score), question))
         return Answer(question, answered, short, citations, _elapsed(started),
                       refusal=None if answered else "not_in_documents",
                       reader=reading.reader or self.reader.name, llm_rejected=reading.rejected)
@@ -285,29 +285,10 @@ class Answerer:
                            key=lambda i: abs(sentences[i].start - span.start))]
         window_start, window_end = sentences[holding[0]].start, sentences[holding[-1]].end
         window_start, window_end = min(window_start, span.start), max(window_end, span.end)
-        document = self.snapshot.documents[passage.doc_id]
-        focus_start, focus_end = focus_range(
-            document.text[window_start:window_end], question,
-            (span.start - window_start, span.end - window_start),
-        )
-        start, end = window_start + focus_start, window_start + focus_end
         score = next((float(s) for c, s in zip(ranking.candidates, ranking.scores, strict=True)
                       if c.passage == passage_id), 0.0)
-        return Citation(
-            document=document.doc_id,
-            title=document.title,
-            source=document.source,
-            paragraph=passage.paragraph,
-            quote=document.text[start:end],
-            score=round(score, 4),
-            url=document.url,
-            start=start,
-            end=end,
-            clipped_start=start > window_start,
-            clipped_end=end < window_end,
-            answer_start=span.start,
-            answer_end=span.end,
-        )
+        return self._quote(passage.doc_id, passage.paragraph, (window_start, window_end), question,
+                           score, answer=(span.start, span.end))
 
     def window_range(self, candidate: Candidate) -> tuple[int, int]:
         sentences = self.snapshot.sentences
@@ -317,19 +298,25 @@ class Answerer:
         start, end = self.window_range(candidate)
         return self.snapshot.documents[self.snapshot.sentences[candidate.first].doc_id].text[start:end]
 
-    def _citation(
-        self, candidate: Candidate, score: float, question: str, keep: tuple[int, int] | None
-    ) -> Citation:
+    def _citation(self, candidate: Candidate, score: float, question: str) -> Citation:
         sentence = self.snapshot.sentences[candidate.first]
-        document = self.snapshot.documents[sentence.doc_id]
-        window_start, window_end = self.window_range(candidate)
+        return self._quote(sentence.doc_id, sentence.paragraph, self.window_range(candidate),
+                           question, score)
+
+    def _quote(self, doc_id: str, paragraph: int, window: tuple[int, int], question: str,
+               score: float, answer: tuple[int, int] | None = None) -> Citation:
+        """The citation of ``window`` (document offsets), focused to at most MAX_QUOTE_CHARS
+        around ``answer`` (document offsets of the short answer, marked) or the question's terms."""
+        document = self.snapshot.documents[doc_id]
+        window_start, window_end = window
+        keep = None if answer is None else (answer[0] - window_start, answer[1] - window_start)
         focus_start, focus_end = focus_range(document.text[window_start:window_end], question, keep)
         start, end = window_start + focus_start, window_start + focus_end
         return Citation(
             document=document.doc_id,
             title=document.title,
             source=document.source,
-            paragraph=sentence.paragraph,
+            paragraph=paragraph,
             quote=document.text[start:end],
             score=round(score, 4),
             url=document.url,
@@ -337,6 +324,8 @@ class Answerer:
             end=end,
             clipped_start=start > window_start,
             clipped_end=end < window_end,
+            answer_start=None if answer is None else answer[0],
+            answer_end=None if answer is None else answer[1],
         )
 
 

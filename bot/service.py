@@ -53,6 +53,9 @@ class Question:
     thread: str | None = None  # the platform's thread/conversation key, for follow-ups
     follow_up: bool = False  # asked in a thread CiteBot already answered: use its context
     direct: bool = False  # a direct message: it sees the DM collections (CITEBOT_DM_COLLECTIONS)
+    # Whose collections answer when that is not ``channel``'s: Slack's assistant pane lives in a
+    # DM with CiteBot but answers from the channel the person is looking at beside it.
+    collections_from: str | None = None
 
     def __post_init__(self) -> None:
         # Zero-width, bidi and control characters change nothing a person sees, so they must not
@@ -177,8 +180,9 @@ class AnswerService:
             context = await self._safely(
                 self.state.last_question_in_thread, question.platform, question.channel, question.thread
             )
+        seen_from = question.collections_from or question.channel
         collections = await self.collections_for(
-            question.platform, question.channel, direct=question.direct
+            question.platform, seen_from, direct=question.direct
         )
         answer = await asyncio.to_thread(
             self.index.ask, question.text, context=context, collections=collections

@@ -214,6 +214,8 @@ def test_manifest_matches_what_the_app_listens_for():
         "message.channels",
         "message.groups",
         "message.im",
+        "assistant_thread_started",
+        "assistant_thread_context_changed",
     }
     assert settings["interactivity"]["is_enabled"] and settings["socket_mode_enabled"]
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
@@ -225,5 +227,9 @@ def test_manifest_matches_what_the_app_listens_for():
         "commands",
         "users:read",
         "files:read",
+        "assistant:write",
     }
     assert manifest["features"]["app_home"]["messages_tab_enabled"]  # people can DM it
+    # The assistant pane: its view; the prompts are CiteBot's own, set per thread.
+    assistant = manifest["features"]["assistant_view"]
+    assert assistant["assistant_description"] and assistant["suggested_prompts"] == []

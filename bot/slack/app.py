@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ..documents import DocumentService
 from ..service import AnswerService
 from ..settings import Settings
+from .assistant import AssistantPane
 from .clients import SlackSettingsError, web_client
 from .documents import DocumentListeners
 from .listeners import Listeners
@@ -61,5 +62,8 @@ def build_app(
     )
     listeners = Listeners(service, settings)
     listeners.register(app)
+    # A middleware, so it runs before every listener: messages in the assistant pane's threads
+    # (DM threads) are answered there and never reach the message listener.
+    app.assistant(AssistantPane(listeners).middleware())
     DocumentListeners(DocumentService(service, settings), listeners).register(app)
     return app

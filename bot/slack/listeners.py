@@ -102,15 +102,9 @@ class Listeners:
     async def _answer_event(
         self, client: AsyncWebClient, body: dict, bot_user_id: str | None
     ) -> None:
-        # Slack re-delivers an event (same event_id, X-Slack-Retry-Num) when an ack was slow or
-        # lost, and bolt runs listeners for every copy; claiming the id in the shared store here,
-        # not in a middleware, costs a write only for the events CiteBot answers.
-        event, event_id = body["event"], body.get("event_id")
-        if event_id and not await self._store(
-            self.state.first_time, f"slack:event:{event_id}", default=True
-        ):
-            log.info("skipped Slack event %s: already answered", event_id)
+        if not await self.first_delivery(body):
             return
+        event = body["event"]
         channel, ts = event["channel"], event["ts"]
         root = _thread_root(event)
         in_dm = event.get("channel_type") == "im" or channel.startswith("D")
@@ -124,6 +118,38 @@ class Listeners:
         )
         message, _ = await self._compose(question)
         await self._post(client, channel, reply_in, message)
+
+    async def first_delivery(self, body: dict) -> bool:
+        """False for a copy of an event CiteBot has already taken (then logged)."""
+        # Slack re-delivers an event (same event_id, X-Slack-Retry-Num) when an ack was slow or
+        # lost, and bolt runs listeners for every copy; claiming the id in the shared store here,
+        # not in a middleware, costs a write only for the events CiteBot answers.
+        event_id = body.get("event_id")
+        if event_id and not await self._store(
+            self.state.first_time, f"slack:event:{event_id}", default=True
+        ):
+            log.info("skipped Slack event %s: already answered", event_id)
+            return False
+        return True
+
+    async def answer_in_thread(
+        self, client: AsyncWebClient, question: Question, channel: str, thread_ts: str
+    ) -> None:
+        """Post the answer to ``question`` in a thread (the assistant pane's), apologising on
+        failure — the same message and steps as every other answer."""
+        message, _ = await self._compose(question)
+        await self._post(client, channel, thread_ts, message)
+
+    async def post_notice(
+        self, client: AsyncWebClient, channel: str, thread_ts: str, name: str
+    ) -> None:
+        await self._post(client, channel, thread_ts, render.template_notice(name))
+
+    async def earlier_question(self, channel: str, thread: str) -> str | None:
+        """The last question CiteBot answered in a thread; None for a new one (or a store down)."""
+        return await self._store(
+            self.state.last_question_in_thread, PLATFORM, channel, thread, default=None
+        )
 
     # --- slash commands ----------------------------------------------------------------------
 

@@ -80,6 +80,12 @@ def strip_mention(text: str, user_id: str | None) -> str:
 def escape(text: str) -> str:
     """Plain text made safe to place in a Slack message: shown as written, pings no one."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return no_pings(text)
+
+
+def no_pings(text: str) -> str:
+    """Plain text whose "@word"s cannot notify anyone, for fields Slack shows as plain text
+    (an assistant pane's suggested prompt), where entities like "&lt;" would show as typed."""
     return _AT_WORD.sub("@" + ZERO_WIDTH_SPACE, text)
 
 

@@ -37,6 +37,8 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
+from .slack_assistant_api import METHODS as ASSISTANT_METHODS
+
 __all__ = [
     "FakeSlackWebAPI",
     "RecordedRequest",
@@ -200,6 +202,7 @@ class FakeSlackWebAPI:
             "views.publish": self._views_write,
             "views.update": self._views_write,
             "views.push": self._views_write,
+            **ASSISTANT_METHODS,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -728,7 +731,7 @@ class FakeSlackWebAPI:
         if problem:
             return problem
         message["text"] = body.get("text") or ""
-        for key in ("blocks", "attachments"):
+        for key in ("blocks", "attachments", "metadata"):
             if key in body:
                 message[key] = body[key]
         message["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
@@ -788,6 +791,8 @@ class FakeSlackWebAPI:
             return {"ok": False, "error": "invalid_limit"}
         offset = _decode_cursor(body.get("cursor"))
         page = messages[offset : offset + limit]
+        if str(body.get("include_all_metadata")).lower() not in ("1", "true"):
+            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]  # as Slack
         has_more = offset + limit < len(messages)
         return {
             "ok": True,

@@ -361,7 +361,7 @@ def focus_range(text: str, question: str, keep: tuple[int, int] | None = None,
         if words[last][1] - words[first][0] > limit:
             continue
         start, end = words[first][0], words[last][1]
-        score = prefix[last + 1] - prefix[first]
+        score: float = prefix[last + 1] - prefix[first]
         if keep is not None and start <= keep[0] and keep[1] <= end:
             score += 1000  # the short answer must be in the quote that supports it
         if first == 0 or text[words[first - 1][1] - 1] in ",;:—(":

@@ -366,7 +366,7 @@ def _parse_html(html: str, source: str) -> _Parsed:
     parsed = _Parsed()
     text = getattr(extracted, "text", None) if extracted is not None else None
     if extracted is not None:
-        parsed.title = _normalise_space(extracted.title or "")
+        parsed.title = _normalise_space(getattr(extracted, "title", None) or "")
         for key in ("author", "date", "sitename", "url", "description"):
             value = getattr(extracted, key, None)
             if value:

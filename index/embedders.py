@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -89,7 +89,7 @@ class SentenceTransformerEmbedder:
         self.model_path = model_path
         self.threads = threads
         self.batch_size = batch_size
-        self._model = None
+        self._model: Any = None  # loaded in warm_up: its library is imported only then
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -271,8 +271,8 @@ class OnnxEmbedder:
         self.threads = threads
         self.batch_size = batch_size
         self.model_file: Path | None = None
-        self._session = None
-        self._tokenizer = None
+        self._session: Any = None  # loaded in warm_up: its library is imported only then
+        self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     def _model_file(self) -> Path:
@@ -281,6 +281,8 @@ class OnnxEmbedder:
                 raise RuntimeError(f"the shipped encoder {SHIPPED_INT8} is missing; "
                                    "`python -m index.embedders export` remakes it")
             return SHIPPED_INT8
+        if self.models_dir is None:
+            raise ValueError("exporting an encoder to ONNX needs a models directory")
         model_path = Path(self.model_path or weights_path("CITEBOT_ENCODER=onnx (the fp32 export)"))
         return export_onnx(model_path, export_directory(self.models_dir, model_path),
                            quantized=self.quantized)

@@ -158,12 +158,14 @@ class CiteIndex:
         """The loaded snapshot (loading it first if need be), for readers such as the digest's
         key points and the benchmarks; never to be modified."""
         self.warm_up()
+        assert self._snapshot is not None  # warm_up installs one or raises
         return self._snapshot
 
     @property
     def answerer(self) -> Answerer:
         """The answerer over the loaded snapshot (the benchmarks rank and re-weight with it)."""
         self.warm_up()
+        assert self._answerer is not None  # warm_up installs one or raises
         return self._answerer
 
     def _install(self, snapshot: Snapshot) -> None:
@@ -218,9 +220,9 @@ class CiteIndex:
                 return
             with self._lock:  # an ingest in this process may have installed it meanwhile
                 if self._newer_version_stored():
-                    self._install(self.store.load())
-                    log.info("loaded index version %s written by another process",
-                             self._snapshot.version)
+                    newer = self.store.load()
+                    self._install(newer)
+                    log.info("loaded index version %s written by another process", newer.version)
         except Exception:  # a version being replaced as we read it: the next look tries again
             log.warning("could not load the index's newer version", exc_info=True)
         finally:
@@ -242,7 +244,7 @@ class CiteIndex:
         self.warm_up()
         self._maybe_refresh()
         scope = frozenset(collections) if collections is not None else None
-        return self._answerer.ask(question, context=context, top=top, collections=scope)
+        return self.answerer.ask(question, context=context, top=top, collections=scope)
 
     def documents(self, collections: Iterable[str] | None = None) -> list[Document]:
         if self._snapshot is None:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from .grounding import instructs, supporting_sentence, unsupported
 from .reader import Passage, ReadAnswer, Reader, Reading
@@ -164,7 +165,7 @@ class _Channel:
         self.json_mode: bool | None = None  # unknown until the server accepts or refuses it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._client = None
+        self._client: Any = None  # openai's AsyncOpenAI, imported on first use
         self._lock = threading.Lock()
 
     def submit(self, coroutine) -> concurrent.futures.Future:
@@ -192,7 +193,7 @@ class _Channel:
     def close(self) -> None:
         with self._lock:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
-        if loop is None:
+        if loop is None or thread is None:
             return
         if self._client is not None:
             asyncio.run_coroutine_threadsafe(self._client.close(), loop).result(5)

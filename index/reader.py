@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -73,6 +73,9 @@ class Reading:
 
 class Reader(Protocol):
     name: str
+
+    @property
+    def passages_to_read(self) -> int: ...
 
     def warm_up(self) -> None: ...
 
@@ -195,8 +198,8 @@ class ExtractiveReader:
         self.model_file = Path(model_file)
         self.threads = threads
         self.calibration = calibration or Calibration.load(self.model_file.parent / CALIBRATION_FILE.name)
-        self._session = None
-        self._tokenizer = None
+        self._session: Any = None  # loaded in warm_up: its library is imported only then
+        self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     @property

@@ -121,10 +121,11 @@ def features_for(tokenizer, example: Example) -> list[Feature]:
     for window in encode(tokenizer, example.question, example.context):
         start = end = 0
         if example.answers:
-            inside = [i for i, span in enumerate(window.offsets) if span is not None]
-            if window.offsets[inside[0]][0] <= start_char and window.offsets[inside[-1]][1] >= end_char:
-                start = next(i for i in inside if window.offsets[i][1] > start_char)
-                end = next(i for i in reversed(inside) if window.offsets[i][0] < end_char)
+            spans = {i: span for i, span in enumerate(window.offsets) if span is not None}
+            inside = list(spans)
+            if spans[inside[0]][0] <= start_char and spans[inside[-1]][1] >= end_char:
+                start = next(i for i in inside if spans[i][1] > start_char)
+                end = next(i for i in reversed(inside) if spans[i][0] < end_char)
                 if end < start:  # an answer inside one token's characters
                     end = start
         features.append(Feature(window, start, end))
@@ -172,7 +173,7 @@ def _batches(features: list[Feature], batch_size: int, seed: int) -> list[list[i
     order = list(range(len(features)))
     rng.shuffle(order)
     pool = batch_size * 50
-    batches = []
+    batches: list[list[int]] = []
     for begin in range(0, len(order), pool):
         chunk = sorted(order[begin : begin + pool], key=lambda i: len(features[i].window.ids))
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
@@ -332,8 +333,9 @@ def evaluate(model, tokenizer, examples: list[Example]) -> dict:
     answerability logit and the span-vs-[CLS] margin tell the two kinds apart (ROC AUC)."""
     import torch
 
-    f1s, head = {True: [], False: []}, {True: [], False: []}
-    margin = {True: [], False: []}
+    f1s: dict[bool, list[float]] = {True: [], False: []}
+    head: dict[bool, list[float]] = {True: [], False: []}
+    margin: dict[bool, list[float]] = {True: [], False: []}
     with torch.no_grad():
         for example in examples:
             windows = encode(tokenizer, example.question, example.context)
@@ -344,8 +346,9 @@ def evaluate(model, tokenizer, examples: list[Example]) -> dict:
             best = (-math.inf, "", 0.0, 0.0)
             for row, window in enumerate(windows):
                 score, i, j = best_span(start[row], end[row], window)
-                if score > best[0]:
-                    text = example.context[window.offsets[i][0] : window.offsets[j][1]]
+                first, last = window.offsets[i], window.offsets[j]
+                if score > best[0] and first is not None and last is not None:  # passage tokens
+                    text = example.context[first[0] : last[1]]
                     null = float(start[row][0] + end[row][0])
                     best = (score, text, float(answerable[row]), score - null)
             kind = example.answerable

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .store import Snapshot
+from .vectors import VectorIndex
 
 _WORD = re.compile(r"[\w$£€¥%]+(?:[.,'’][\w]+)*", re.UNICODE)
 
@@ -119,12 +120,17 @@ class Retriever:
         self.passage_bm25 = self._bm25(
             bm25s, [[t for s in ids for t in self.sentence_terms[s]] for ids in self.sentences_of_passage]
         )
-        self.sentence_index = snapshot.sentence_index
-        if self.sentence_index is None:
-            self.sentence_index = FaissVectors.build(snapshot.sentence_vectors)
-        self.passage_index = snapshot.passage_index
-        if self.passage_index is None:
-            self.passage_index = FaissVectors.build(snapshot.passage_vectors)
+        # A store's own indexes when it has them (an empty one has no length, so not `or`).
+        self.sentence_index: VectorIndex = (
+            FaissVectors.build(snapshot.sentence_vectors)
+            if snapshot.sentence_index is None
+            else snapshot.sentence_index
+        )
+        self.passage_index: VectorIndex = (
+            FaissVectors.build(snapshot.passage_vectors)
+            if snapshot.passage_index is None
+            else snapshot.passage_index
+        )
 
     @staticmethod
     def _bm25(bm25s, corpus: list[list[str]]):

@@ -24,11 +24,15 @@ import numpy as np
 
 from .errors import CiteBotError, IndexCorruptError, IndexMissingError
 from .models import Document, Sentence
-from .vectors import DEFAULT_EXACT_MAX, FaissVectors
+from .vectors import DEFAULT_EXACT_MAX, FaissVectors, Matrix, VectorIndex
 
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
 REBUILD_HINT = "run `citebot index rebuild` to build it again from the documents"
+
+
+def _no_vectors() -> np.ndarray:
+    return np.zeros((0, 0), dtype=np.float32)
 
 
 @dataclass
@@ -41,13 +45,13 @@ class Snapshot:
     model: str
     documents: dict[str, Document] = field(default_factory=dict)
     sentences: list[Sentence] = field(default_factory=list)
-    sentence_vectors: np.ndarray | None = None
+    sentence_vectors: Matrix = field(default_factory=lambda: _no_vectors())
     passages: list[tuple[str, int]] = field(default_factory=list)
-    passage_vectors: np.ndarray | None = None
+    passage_vectors: Matrix = field(default_factory=lambda: _no_vectors())
     # Search indexes over the two matrices, set by the store that saved or loaded this snapshot;
     # without them the retriever builds its own.
-    sentence_index: object | None = field(default=None, repr=False, compare=False)
-    passage_index: object | None = field(default=None, repr=False, compare=False)
+    sentence_index: VectorIndex | None = field(default=None, repr=False, compare=False)
+    passage_index: VectorIndex | None = field(default=None, repr=False, compare=False)
     # The store version this snapshot was loaded from or saved as (None until stored), so a
     # running index can tell whether another process has written a newer one.
     version: str | None = field(default=None, compare=False)

@@ -29,7 +29,8 @@ TUNING_K = 10
 
 
 class VectorIndex(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def __len__(self) -> int: ...
 
@@ -63,7 +64,7 @@ class FaissVectors:
         return faiss.try_extract_index_ivf(self.index)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, *, exact_max: int = DEFAULT_EXACT_MAX,
+    def build(cls, vectors: Matrix, *, exact_max: int = DEFAULT_EXACT_MAX,
               nlist: int | None = None, nprobe: int | None = None) -> FaissVectors:
         """The exact index up to ``exact_max`` vectors, the compressed one above it."""
         import faiss
@@ -71,9 +72,9 @@ class FaissVectors:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, dimension = vectors.shape
         if n <= exact_max:
-            index = faiss.IndexFlatIP(dimension)
-            index.add(vectors)
-            return cls(index)
+            flat = faiss.IndexFlatIP(dimension)
+            flat.add(vectors)
+            return cls(flat)
         nlist = nlist or nlist_for(n)
         index = faiss.index_factory(dimension, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
@@ -132,8 +133,9 @@ class FaissVectors:
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
         ivf = self._ivf()
         if ivf is None:
-            return faiss.SearchParameters(sel=selector)
-        return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
+            # faiss's generated stubs do not know the keywords its Python layer accepts.
+            return faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)  # type: ignore[call-arg]
 
     def search(self, queries: np.ndarray, k: int, scope=None) -> tuple[np.ndarray, np.ndarray]:
         import faiss
@@ -261,9 +263,13 @@ class MilvusRows:
             return self._fetch(list(range(*key.indices(self.shape[0]))))
         return self._fetch([int(p) for p in np.asarray(key).reshape(-1)])
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
         whole = self._fetch(list(range(self.shape[0])))
         return whole if dtype is None else whole.astype(dtype)
 
     def astype(self, dtype):
         return np.asarray(self).astype(dtype)
+
+
+# A snapshot's unit vectors: the matrix itself, or Milvus's rows read by position when needed.
+Matrix = np.ndarray | MilvusRows

@@ -385,11 +385,19 @@ def discord_group() -> None:
 @discord_group.command("invite")
 @click.option("--client-id", help="Application id (default: read from DISCORD_TOKEN).")
 def discord_invite(client_id: str | None) -> None:
-    """Print the URL that adds CiteBot to a server, with exactly the permissions it needs."""
-    from .discord.bot import invite_url
+    """Print the URLs that add CiteBot to a server (with exactly the permissions it needs) and
+    install its /ask, /sources and /help to a person's own account."""
+    from .discord.bot import invite_url, user_install_url
     from .settings import get_settings
 
-    click.echo(invite_url(get_settings(), client_id=client_id))
+    settings = get_settings()
+    server = invite_url(settings, client_id=client_id)
+    click.echo(f"Add CiteBot to a server (as an admin there):\n{server}")
+    click.echo(
+        "Install CiteBot to your own account (/ask, /sources, /help in any server or DM; "
+        "tick User Install under Installation in the developer portal first):\n"
+        + user_install_url(settings, client_id=client_id)
+    )
 
 
 @discord_group.command("sync")

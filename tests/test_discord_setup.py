@@ -37,18 +37,26 @@ def citebot(*args: str, env: dict[str, str]):
     return CliRunner().invoke(main, list(args), env=env)
 
 
-def test_invite_url_asks_for_exactly_what_citebot_needs():
+def test_invite_prints_a_server_install_and_a_user_install_link():
     result = citebot("discord", "invite", env={"DISCORD_TOKEN": TOKEN})
     assert result.exit_code == 0, result.output
-    url = urlsplit(result.output.strip())
-    query = parse_qs(url.query)
-    assert (url.scheme, url.netloc, url.path) == ("https", "discord.com", "/oauth2/authorize")
+    server, user = (urlsplit(u) for u in re.findall(r"^https://\S+$", result.output, re.M))
+    query = parse_qs(server.query)
+    assert (server.netloc, server.path) == ("discord.com", "/oauth2/authorize")
+    assert server.scheme == user.scheme == "https"
     assert query["client_id"] == [str(APP_ID)]
     assert query["scope"] == ["bot applications.commands"]
     assert int(query["permissions"][0]) == EXPECTED_PERMISSIONS
+    assert query["integration_type"] == ["0"]  # a server install
+    # A user install: the commands only, to the person's account — no bot, no permissions.
+    assert (user.netloc, user.path) == ("discord.com", "/oauth2/authorize")
+    assert parse_qs(user.query) == {
+        "client_id": [str(APP_ID)], "scope": ["applications.commands"], "integration_type": ["1"]
+    }
+    assert "User Install" in result.output  # where to switch it on in the developer portal
 
     explicit = citebot("discord", "invite", "--client-id", "42", env={"DISCORD_TOKEN": ""})
-    assert explicit.exit_code == 0 and "client_id=42&" in explicit.output
+    assert explicit.exit_code == 0 and explicit.output.count("client_id=42&") == 2
 
 
 def test_invite_without_a_token_names_the_setting():
@@ -92,6 +100,25 @@ async def test_sync_to_a_guild_registers_every_command_there(fake):
     assert not fake.connections  # syncing needs no gateway session
     assert result.output.startswith(f"Synced 8 commands to server {fake.guild_id}:")
     assert "/ask — " in result.output and "Ask CiteBot (message menu" in result.output
+
+
+@pytest.mark.asyncio
+async def test_sync_says_where_each_command_may_be_installed_and_used(fake):
+    result = await asyncio.to_thread(citebot, "discord", "sync", env=env_for(fake))
+    assert result.exit_code == 0, result.output
+    [put] = fake.calls("PUT", f"/applications/{fake.application_id}/commands")
+    sent = {c["name"]: c for c in put.json}
+    # integration_types: 0 a server install, 1 a user install; contexts: 0 a server, 1 the
+    # bot's DM, 2 a private channel (group DM).
+    for name in ("ask", "sources", "help"):
+        assert sent[name]["integration_types"] == [0, 1], name
+        assert sent[name]["contexts"] == [0, 1, 2], name
+    for name in ("add", "forget", "collection", "digest", "Ask CiteBot"):
+        assert sent[name]["integration_types"] == [0], name
+    # What Discord kept is what was sent.
+    stored = {c["name"]: c for c in fake.global_commands}
+    assert stored["ask"]["integration_types"] == [0, 1] and stored["ask"]["contexts"] == [0, 1, 2]
+    assert stored["add"]["integration_types"] == [0]
 
 
 @pytest.mark.asyncio

@@ -40,6 +40,10 @@ PERMISSIONS = discord.Permissions(
     read_message_history=True,
 )
 SCOPES = ("bot", "applications.commands")
+# A user install adds only the commands, to the person's account: no bot user, no permissions.
+USER_SCOPES = ("applications.commands",)
+# Discord's install types (integration_type in the OAuth2 URL).
+SERVER_INSTALL, USER_INSTALL = 0, 1
 
 
 class SetupError(click.ClickException):
@@ -149,6 +153,21 @@ def application_id_from_token(token: str) -> int | None:
 
 def invite_url(settings: Settings | None = None, client_id: str | int | None = None) -> str:
     """The URL that adds CiteBot to a server with exactly :data:`PERMISSIONS` and :data:`SCOPES`."""
+    client_id = _client_id(settings, client_id)
+    url = discord.utils.oauth_url(client_id, permissions=PERMISSIONS, scopes=SCOPES)
+    # discord.py's oauth_url has no integration_type; Discord reads it from the query string.
+    return f"{url}&integration_type={SERVER_INSTALL}"
+
+
+def user_install_url(settings: Settings | None = None, client_id: str | int | None = None) -> str:
+    """The URL that installs CiteBot's /ask, /sources and /help to a person's own account. It
+    works once User Install is ticked under Installation in the developer portal."""
+    client_id = _client_id(settings, client_id)
+    url = discord.utils.oauth_url(client_id, scopes=USER_SCOPES)
+    return f"{url}&integration_type={USER_INSTALL}"
+
+
+def _client_id(settings: Settings | None, client_id: str | int | None) -> int:
     settings = settings or get_settings()
     if client_id is None:
         client_id = application_id_from_token(bot_token(settings))
@@ -159,7 +178,7 @@ def invite_url(settings: Settings | None = None, client_id: str | int | None = N
             )
     if not str(client_id).isdigit():
         raise SetupError(f"--client-id must be the numeric application id, not {client_id!r}.")
-    return discord.utils.oauth_url(int(client_id), permissions=PERMISSIONS, scopes=SCOPES)
+    return int(client_id)
 
 
 def sync(settings: Settings | None = None, guild_id: int | None = None) -> list[str]:

@@ -17,6 +17,7 @@ from index.errors import QuestionError
 
 from ...service import Question
 from .. import render, sending
+from ..installs import SERVER_ONLY, everywhere_context, everywhere_install, sees_dm_collections
 from ..views import feedback_view, question_id_in
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ class Ask(commands.Cog):
         self.bot = bot
         # discord.py has no decorator for context menus inside a cog; the menu is built here and
         # added to (and removed from) the tree with the cog.
-        self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.ask_about_message)
+        self.menu = app_commands.ContextMenu(
+            name=MENU_NAME, callback=self.ask_about_message, allowed_installs=SERVER_ONLY
+        )
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
@@ -55,6 +58,8 @@ class Ask(commands.Cog):
         name="ask", description="Ask a question; the answer quotes the passage it comes from"
     )
     @app_commands.describe(question="What you want to know", private="Only you see the answer")
+    @everywhere_install
+    @everywhere_context
     async def ask(
         self,
         interaction: discord.Interaction,
@@ -139,7 +144,7 @@ class Ask(commands.Cog):
             user=str(interaction.user.id),
             text=text,
             thread=thread,
-            direct=interaction.guild_id is None,
+            direct=sees_dm_collections(interaction),
         )
 
     async def question_in(self, message: discord.Message) -> Question | None:

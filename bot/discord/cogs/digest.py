@@ -21,6 +21,7 @@ from ...digest.scheduler import DigestRunner, utc_now
 from ...templates import render as render_template
 from .. import render, sending
 from ..digest import DiscordPoster, digest_message, discord_time
+from ..installs import server_install_only
 from .documents import is_admin
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ PLATFORM = "discord"
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 
 
+@server_install_only
 class Digest(
     commands.GroupCog,
     group_name="digest",

@@ -20,6 +20,7 @@ from ...documents import (
     parse_collection_names,
 )
 from .. import render, sending
+from ..installs import SERVER_ONLY, server_install_only
 
 if TYPE_CHECKING:
     from ..bot import CiteBot
@@ -60,7 +61,9 @@ class Documents(commands.Cog):
     """Admins grow a channel's documents from the chat."""
 
     collection = app_commands.Group(
-        name="collection", description="The document collections this channel answers from"
+        name="collection",
+        description="The document collections this channel answers from",
+        allowed_installs=SERVER_ONLY,
     )
 
     def __init__(self, bot: CiteBot):
@@ -74,6 +77,7 @@ class Documents(commands.Cog):
     @app_commands.command(
         name="add", description="Add a document (.md, .txt, .html, .pdf) to this channel (admins)"
     )
+    @server_install_only
     @app_commands.describe(
         file="A file to add",
         url="Or a link to a web page, PDF or text file",
@@ -128,6 +132,7 @@ class Documents(commands.Cog):
 
     @app_commands.command(name="forget", description="Remove a document from this channel (admins)")
     @app_commands.describe(doc="The document's id, as /sources shows it")
+    @server_install_only
     async def forget(self, interaction: discord.Interaction, doc: str) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
         if not await self.allowed(interaction, "/forget"):

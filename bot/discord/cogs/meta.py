@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .. import render, sending
+from ..installs import everywhere_context, everywhere_install
 from .ask import MENU_NAME
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ class Meta(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="help", description="What CiteBot does and how to ask it")
+    @everywhere_install
+    @everywhere_context
     async def help(self, interaction: discord.Interaction) -> None:
         await sending.send_response(
             interaction, render.help_message(self.bot.user.display_name, MENU_NAME), ephemeral=True

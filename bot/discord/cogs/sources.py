@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .. import render, sending
+from ..installs import everywhere_context, everywhere_install, sees_dm_collections
 
 if TYPE_CHECKING:
     from ..bot import CiteBot
@@ -24,8 +25,12 @@ class Sources(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="sources", description="The documents CiteBot answers from")
+    @everywhere_install
+    @everywhere_context
     async def sources(self, interaction: discord.Interaction) -> None:
-        listing = await self.listing(str(interaction.channel_id), direct=interaction.guild is None)
+        listing = await self.listing(
+            str(interaction.channel_id), direct=sees_dm_collections(interaction)
+        )
         await sending.send_response(interaction, listing, ephemeral=True)
 
     async def listing(self, channel: str, *, direct: bool = False) -> render.Rendered:

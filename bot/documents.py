@@ -275,6 +275,8 @@ class DocumentService:
         documents = await asyncio.to_thread(self.index.documents, [name])
         if documents:
             return True
+        if self.state is None:
+            return False
         bindings = await asyncio.to_thread(self.state.bindings)
         return any(collection == name for _, _, collection in bindings)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-READY_KEY = web.AppKey("ready", Callable[[], bool])
+READY_KEY: web.AppKey[Callable[[], bool]] = web.AppKey("ready")
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -132,7 +132,7 @@ class DigestRunner:
                 scheduled_for=run_at,
                 status="missed",
                 at=now,
-            ):
+            ) is not None:
                 log.warning(
                     "skipped the %s digest for %s %s: back %s after it was due, beyond the %s "
                     "grace window; the next digest covers the gap",
@@ -408,10 +408,10 @@ class DigestScheduler:
         """Match the jobs to the channels' settings in the store, then post what is due."""
         channels = await asyncio.to_thread(self.runner.state.enabled_digests, self.runner.platforms)
         if self._scheduler is not None:
-            self._sync_jobs(channels)
+            self._sync_jobs(self._scheduler, channels)
         return await self.runner.run_due(self.clock(), channels)
 
-    def _sync_jobs(self, channels: list[DigestSettings]) -> None:
+    def _sync_jobs(self, scheduler: AsyncIOScheduler, channels: list[DigestSettings]) -> None:
         wanted: dict[str, tuple[DigestSettings, Schedule]] = {}
         for settings in channels:
             try:
@@ -419,14 +419,14 @@ class DigestScheduler:
             except ScheduleError:
                 continue  # run_scheduled logs it
             wanted[f"digest:{settings.platform}:{settings.channel}"] = (settings, schedule)
-        for job in self._scheduler.get_jobs():
+        for job in scheduler.get_jobs():
             if job.id != REFRESH_JOB and job.id not in wanted:
                 job.remove()
         for job_id, (settings, schedule) in wanted.items():
-            job = self._scheduler.get_job(job_id)
+            job = scheduler.get_job(job_id)
             if job is not None and job.trigger.schedule == schedule:
                 continue
-            self._scheduler.add_job(
+            scheduler.add_job(
                 self._guarded,
                 DailyTrigger(schedule),
                 args=(self._fire, settings.platform, settings.channel),

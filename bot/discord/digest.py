@@ -55,8 +55,11 @@ def digest_message(digest: Digest) -> Rendered:
     )
     for key, template in (("top", "digest_questions"), ("unanswered", "digest_unanswered")):
         if v[key] and not digest.quiet:
+            def listed(n: int, k: str = key, t: str = template) -> str:
+                return phrase(t, **shown(v, k, n))
+
             _, value = most_that_fit(
-                lambda n, k=key, t=template: phrase(t, **shown(v, k, n)),
+                listed,
                 len(v[key]),
                 FIELD_VALUE_LIMIT,
             )

@@ -178,6 +178,7 @@ def answer_message(answer: Answer, view: discord.ui.View | None = None) -> Rende
     best = _citation_variables(answer.best)
     if answer.answered:
         variables = dict(best, answer=clip(safe(one_line(answer.answer)), ANSWER_LIMIT))
+        shrink: tuple[str, ...]
         template, shrink, colour = "answer", ("quote", "answer", "title"), ANSWERED_COLOUR
     else:
         variables = dict(best, refusal=answer.refusal or "not_in_documents")

@@ -9,7 +9,7 @@ tells which conversation the reply continues.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -37,13 +37,13 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=VOTE_ID):
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ):
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> VoteButton:
         return cls(match["direction"], int(match["question_id"]))
 
-    async def callback(self, interaction: discord.Interaction[CiteBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         # A vote is stored per person per answer; a second click replaces the first.
-        service = interaction.client.service
+        service = cast("CiteBot", interaction.client).service
         assert service is not None  # buttons are only registered on a bot that answers
         stored = await service.vote(self.question_id, str(interaction.user.id), self.vote)
         rendered = (

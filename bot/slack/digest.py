@@ -59,10 +59,11 @@ def digest_message(digest: Digest) -> Message:
         room = MAX_BLOCKS - FIXED_BLOCKS
         for document in v["documents"][:room]:
             # Key points are whole sentences: drop the last ones rather than cut one.
+            def points(n: int, d: dict = document) -> str:
+                return phrase("digest_document", doc={**d, "points": d["points"][:n]})
+
             _, text = most_that_fit(
-                lambda n, d=document: phrase(
-                    "digest_document", doc={**d, "points": d["points"][:n]}
-                ),
+                points,
                 len(document["points"]),
                 SECTION_LIMIT,
             )
@@ -74,8 +75,11 @@ def digest_message(digest: Digest) -> Message:
             blocks.append({"type": "divider"})
         for key, template in (("top", "digest_questions"), ("unanswered", "digest_unanswered")):
             if v[key]:
+                def listed(n: int, k: str = key, t: str = template) -> str:
+                    return phrase(t, **shown(v, k, n))
+
                 _, text = most_that_fit(
-                    lambda n, k=key, t=template: phrase(t, **shown(v, k, n)),
+                    listed,
                     len(v[key]),
                     SECTION_LIMIT,
                 )

@@ -85,18 +85,20 @@ def installed_runtime(clone: Path) -> Runtime:
                    "a fresh clone's default install (`scripts/install.sh`)")
 
 
-def reader_in_use() -> str:
+def reader_in_use(root: Path = ROOT) -> str:
+    """The default reader where its model is in ``root``'s tree; else the heuristic one."""
     from index.reader import MODEL_FILE
 
-    return "extractive" if MODEL_FILE.exists() else "heuristic"
+    shipped = root / MODEL_FILE.relative_to(ROOT)
+    return "extractive" if shipped.exists() else "heuristic"
 
 
-def default_env(home: Path, **extra: str) -> dict[str, str]:
+def default_env(home: Path, root: Path = ROOT, **extra: str) -> dict[str, str]:
     """The environment as a user has it: no CITEBOT_* setting but the data directory (and the
-    heuristic reader while the trained reader's model is not in the tree)."""
+    heuristic reader while the trained reader's model is not in ``root``'s tree)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "SLACK_", "DISCORD_"))}
     env.update(CITEBOT_HOME=str(home), **extra)
-    if reader_in_use() == "heuristic":
+    if reader_in_use(root) == "heuristic":
         env["CITEBOT_READER"] = "heuristic"
     return env
 
@@ -105,7 +107,7 @@ def run_child(home: Path, args: list[str], runtime: Runtime = DEV) -> tuple[dict
     """``citebot ARGS`` through :data:`CHILD`; its report and its stdout."""
     report = home / ".child-report.json"
     done = subprocess.run([runtime.python, "-c", CHILD, str(report), *args], cwd=home,
-                          env={**default_env(home), "PYTHONPATH": str(runtime.root)},
+                          env={**default_env(home, runtime.root), "PYTHONPATH": str(runtime.root)},
                           capture_output=True, text=True, check=True)
     return json.loads(report.read_text()), done.stdout
 
@@ -118,7 +120,7 @@ COMMANDS = {"ask_s": ["ask", QUESTION], "digest_s": ["digest", "preview"], "help
 def cold_starts(home: Path, runs: int = 5, runtime: Runtime = DEV) -> dict:
     """Each command as a new process on an index already built in ``home``: one untimed run
     first (it creates the state database), then the median of ``runs``."""
-    env = default_env(home)
+    env = default_env(home, runtime.root)
     result: dict = {}
     for key, args in COMMANDS.items():
         subprocess.run([runtime.citebot, *args], cwd=home, env=env, capture_output=True, check=True)
@@ -165,7 +167,7 @@ def serve_rss(home: Path, timeout: float = 120, runtime: Runtime = DEV) -> dict:
     report = home / ".serve-report.json"
     started = time.perf_counter()
     server = subprocess.Popen([runtime.python, "-c", CHILD, str(report), "serve"], cwd=home,
-                              env={**default_env(home, CITEBOT_PORT=str(port)),
+                              env={**default_env(home, runtime.root, CITEBOT_PORT=str(port)),
                                    "PYTHONPATH": str(runtime.root)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -295,7 +297,7 @@ def fresh_install(work: Path) -> dict:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("CITEBOT_", "VIRTUAL_ENV", "PYTHONPATH"))}
         env.update(PIP_CACHE_DIR=str(cache), CITEBOT_HOME=str(work / f"home-{label}"))
-        if reader_in_use() == "heuristic":
+        if reader_in_use(clone) == "heuristic":  # its model not committed yet
             env["CITEBOT_READER"] = "heuristic"
         started = time.perf_counter()
         subprocess.run(["scripts/install.sh"], cwd=clone, env=env, check=True,
@@ -364,7 +366,7 @@ def target_rows(lean: dict) -> list[tuple[str, str, str, str, bool | None]]:
         rows.append((what, TODAY[key], f"{seconds:.2f} s", f"≤ {TARGETS[key]} s",
                      seconds <= TARGETS[key]))
     spread = lean["spread"]
-    rows.append(("peak RSS answering 1,000 questions, reader loaded", TODAY["rss_mb"],
+    rows.append((f"peak RSS answering {spread['questions']:,} questions, reader loaded", TODAY["rss_mb"],
                  f"{spread['peak_rss_mb']:.0f} MB (`citebot serve` at healthy: "
                  f"{lean['serve']['rss_mb']:.0f} MB)", f"≤ {TARGETS['rss_mb']} MB",
                  max(spread["peak_rss_mb"], lean["serve"]["rss_mb"]) <= TARGETS["rss_mb"]))
@@ -480,7 +482,7 @@ def measure(paths: list[Path], work: Path, questions: list[str], *, spread: int 
     embedder = model_embedder()
     embedder.warm_up()
     embedder.embed(["warm the model up"] * 8)
-    result: dict = {"reader": reader_in_use()}
+    result: dict = {}
     print("[lean] indexing beside LangChain", flush=True)
     result["indexing"] = indexing(paths, work, embedder)
     runtime = DEV
@@ -490,10 +492,11 @@ def measure(paths: list[Path], work: Path, questions: list[str], *, spread: int 
         # The rest runs on what a user installs, not on this venv with its extras.
         runtime = installed_runtime(Path(result["install"]["clone"]))
     result["runtime"] = runtime.name
+    result["reader"] = reader_in_use(runtime.root)
     print(f"[lean] cold starts and serving on {runtime.name}", flush=True)
     home = work / "lean-article-home"
     home.mkdir()
-    subprocess.run([runtime.citebot, "index", "rebuild"], cwd=home, env=default_env(home),
+    subprocess.run([runtime.citebot, "index", "rebuild"], cwd=home, env=default_env(home, runtime.root),
                    check=True, capture_output=True)
     result["cold"] = cold_starts(home, runs=cold_runs, runtime=runtime)
     result["serve"] = serve_rss(home, runtime=runtime)

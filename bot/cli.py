@@ -9,6 +9,8 @@ import re
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -59,7 +61,7 @@ def ask(question: str | None, as_json: bool, top: int, question_file, collection
         _fail("give a QUESTION or --file FILE (not both)", EXIT_BAD_QUESTION)
     index = open_index()
     collections = collections or [DEFAULT_COLLECTION]
-    if question_file is None:
+    if question is not None:  # exactly one of the two, checked above
         try:
             answer = index.ask(visible_text(question), top=top, collections=collections)
         except QuestionError as exc:
@@ -168,7 +170,7 @@ def _add_one_with_url(index, path: str, collection: str, url: str):
     from index.errors import DocumentError
 
     try:
-        [found] = expand_paths([path]) or [path]
+        [found] = expand_paths([path]) or [Path(path)]
         document = load_document(found, max_bytes=index.max_bytes)
     except DocumentError as exc:
         raise IngestError([exc]) from exc
@@ -270,7 +272,7 @@ def collection_list(as_json: bool) -> None:
     state = open_state()
     bindings = state.bindings()
     names = sorted(set(counts) | set(state.collection_names()) | {c for _, _, c in bindings})
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"collection": name, "documents": counts.get(name, 0),
          "channels": [f"{p}:{c}" for p, c, bound in bindings if bound == name]}
         for name in names

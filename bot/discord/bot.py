@@ -95,6 +95,20 @@ class CiteBot(commands.AutoShardedBot):
             **options,
         )
 
+    @property
+    def answers(self) -> AnswerService:
+        """The service, for the cogs' commands: they run only on a bot that answers."""
+        if self.service is None:
+            raise RuntimeError("this bot registers commands only; it answers nothing")
+        return self.service
+
+    @property
+    def me(self) -> discord.ClientUser:
+        """The bot's own user: known once logged in, before any event reaches a cog."""
+        if self.user is None:
+            raise RuntimeError("not logged in yet")
+        return self.user
+
     async def setup_hook(self) -> None:
         # Bot.close() unloads them again, so each cog's cog_unload undoes its cog_load.
         for extension in EXTENSIONS:

@@ -96,7 +96,7 @@ class Ask(commands.Cog):
             # Without the Message Content intent a reply that does not ping arrives empty.
             rendered = render.template_notice("mention_needed")
         else:
-            rendered = render.template_notice("usage", bot_name=self.bot.user.display_name)
+            rendered = render.template_notice("usage", bot_name=self.bot.me.display_name)
         await sending.reply(message, rendered)
 
     # --- the logic -------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ class Ask(commands.Cog):
         """The rendered answer; a clear message for an unusable question; an apology, never
         silence, when anything else goes wrong."""
         try:
-            reply = await self.bot.service.ask(question)
+            reply = await self.bot.answers.ask(question)
             return render.answer_message(reply.answer, feedback_view(reply.question_id))
         except QuestionError as exc:
             return render.notice(str(exc))
@@ -169,7 +169,7 @@ class Ask(commands.Cog):
         )
 
     def mentions_me(self, message: discord.Message) -> bool:
-        me = self.bot.user
+        me = self.bot.me
         if any(user.id == me.id for user in message.mentions):
             return True  # an @mention, or a reply with its ping left on
         # People often pick the bot's managed role from the @ list instead of the bot itself.
@@ -179,12 +179,12 @@ class Ask(commands.Cog):
     def replied_to_me(self, message: discord.Message) -> discord.Message | None:
         reference = message.reference
         resolved = reference.resolved if reference is not None else None
-        if isinstance(resolved, discord.Message) and resolved.author.id == self.bot.user.id:
+        if isinstance(resolved, discord.Message) and resolved.author.id == self.bot.me.id:
             return resolved
         return None
 
     def without_mentions_of_me(self, message: discord.Message) -> str:
-        tokens = [rf"<@!?{self.bot.user.id}>"]
+        tokens = [rf"<@!?{self.bot.me.id}>"]
         own_role = message.guild.self_role if message.guild else None
         if own_role is not None:
             tokens.append(rf"<@&{own_role.id}>")
@@ -209,7 +209,7 @@ class Ask(commands.Cog):
         return str(reference.message_id) if reference and reference.message_id else str(answer.id)
 
     async def thread_of(self, question_id: int, channel_id: int) -> str | None:
-        return await self.bot.service.thread_of(PLATFORM, str(channel_id), question_id)
+        return await self.bot.answers.thread_of(PLATFORM, str(channel_id), question_id)
 
 
 async def setup(bot: CiteBot) -> None:

@@ -25,6 +25,7 @@ from ..installs import server_install_only
 from .documents import is_admin
 
 if TYPE_CHECKING:
+    from ...state import StateStore
     from ..bot import CiteBot
 
 log = logging.getLogger("citebot.discord")
@@ -53,7 +54,7 @@ class Digest(
     )
     async def status(self, interaction: discord.Interaction) -> None:
         settings = await asyncio.to_thread(
-            self.bot.service.state.digest_settings, PLATFORM, str(interaction.channel_id)
+            self.state.digest_settings, PLATFORM, str(interaction.channel_id)
         )
         # Discord shows a timestamp in each reader's own zone, so the digest's zone is not needed.
         variables = status_variables(
@@ -91,7 +92,7 @@ class Digest(
             return
         now = self.clock()
         await asyncio.to_thread(
-            self.bot.service.state.set_digest,
+            self.state.set_digest,
             PLATFORM,
             str(interaction.channel_id),
             enabled=True,
@@ -126,7 +127,7 @@ class Digest(
         if not await self.allowed(interaction):
             return
         await asyncio.to_thread(
-            self.bot.service.state.set_digest, PLATFORM, str(interaction.channel_id), enabled=False
+            self.state.set_digest, PLATFORM, str(interaction.channel_id), enabled=False
         )
         log.info("digest off in %s", interaction.channel_id)
         await sending.send_response(
@@ -168,9 +169,17 @@ class Digest(
 
     # --- shared steps ----------------------------------------------------------------------------
 
+    @property
+    def state(self) -> StateStore:
+        """The state store, where each channel's digest settings live."""
+        state = self.bot.answers.state
+        if state is None:
+            raise RuntimeError("the digest needs the state store")
+        return state
+
     def runner(self) -> DigestRunner:
         return DigestRunner(
-            self.bot.service.index, self.bot.service.state, [DiscordPoster(self.bot)]
+            self.bot.answers.index, self.state, [DiscordPoster(self.bot)]
         )
 
     async def allowed(self, interaction: discord.Interaction) -> bool:

@@ -68,9 +68,16 @@ class Documents(commands.Cog):
 
     def __init__(self, bot: CiteBot):
         self.bot = bot
-        self.documents = (
+        self._documents = (
             DocumentService(bot.service, bot.settings) if bot.service is not None else None
         )
+
+    @property
+    def documents(self) -> DocumentService:
+        """The document service: the commands run only on a bot that answers."""
+        if self._documents is None:
+            raise RuntimeError("this bot registers commands only; it answers nothing")
+        return self._documents
 
     # --- /add ------------------------------------------------------------------------------------
 
@@ -106,6 +113,7 @@ class Documents(commands.Cog):
                     PLATFORM, channel, link, collection=chosen, direct=direct
                 )
             else:
+                assert file is not None  # exactly one of the two, checked above
                 added = await self.documents.add_file(
                     PLATFORM, channel, await self.download(file), file.filename,
                     collection=chosen, direct=direct,
@@ -182,7 +190,8 @@ class Documents(commands.Cog):
                 return True
             for channel_id in await self.documents.channels_bound_to(PLATFORM, name):
                 channel = self.bot.get_channel(int(channel_id))
-                if getattr(channel, "guild", None) is not None and channel.guild.id == interaction.guild_id:
+                guild = getattr(channel, "guild", None)
+                if guild is not None and guild.id == interaction.guild_id:
                     return True
             return False
 

@@ -27,7 +27,7 @@ class Meta(commands.Cog):
     @everywhere_context
     async def help(self, interaction: discord.Interaction) -> None:
         await sending.send_response(
-            interaction, render.help_message(self.bot.user.display_name, MENU_NAME), ephemeral=True
+            interaction, render.help_message(self.bot.me.display_name, MENU_NAME), ephemeral=True
         )
 
 

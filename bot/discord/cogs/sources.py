@@ -34,7 +34,7 @@ class Sources(commands.Cog):
         await sending.send_response(interaction, listing, ephemeral=True)
 
     async def listing(self, channel: str, *, direct: bool = False) -> render.Rendered:
-        service = self.bot.service
+        service = self.bot.answers
         visible = await service.collections_for(PLATFORM, channel, direct=direct)
         documents = await asyncio.to_thread(service.index.documents, visible)
         return render.sources_message(documents)

@@ -245,8 +245,8 @@ class AnswerService:
         if self.state is None:
             return None
         record = await self._safely(self.state.question, question_id)
-        if record and record["platform"] == platform and record["channel"] == channel:
-            return record["thread"]
+        if record and record.platform == platform and record.channel == channel:
+            return record.thread
         return None
 
     async def _safely(self, function, *args, **kwargs):

@@ -26,7 +26,7 @@ from bot.discord.render import (
     FIELD_VALUE_LIMIT,
 )
 from bot.slack.digest import digest_message as slack_message
-from bot.state import QuestionRecord, StateStore
+from bot.state import QuestionRecord, StateStore, StoredQuestion
 from index.keypoints import KeyPoint, key_points
 from tests.fakes.slack_api import validate_blocks
 
@@ -42,6 +42,13 @@ def state(tmp_path):
     yield store
     store.close()
 
+
+
+def asked(n: int, question: str, *, answer: str = "") -> StoredQuestion:
+    """A stored, answered question as the digest reads it."""
+    return StoredQuestion(id=n, asked_at=NOW, platform="slack", channel="C1", thread=None,
+                          question=question, answered=True, answer=answer, document=None,
+                          paragraph=None, score=None, latency_ms=None)
 
 def ask(
     state,
@@ -187,10 +194,7 @@ def test_near_duplicates_are_grouped_by_embedding_similarity():
 
         return np.array([vectors[t.lower()] for t in batch], dtype="float32")
 
-    rows = [
-        {"id": n, "question": t, "answered": True, "answer": t.upper(), "asked_at": NOW}
-        for n, t in enumerate(texts)
-    ]
+    rows = [asked(n, t, answer=t.upper()) for n, t in enumerate(texts)]
     groups = group_questions(rows, embed)
     assert [(g.question, g.count) for g in groups] == [
         ("how much did xi pledge", 2),
@@ -202,7 +206,7 @@ def test_near_duplicates_are_grouped_by_embedding_similarity():
 @pytest.mark.model
 def test_the_real_model_groups_rephrasings_and_keeps_different_questions_apart(real_index):
     rows = [
-        {"id": n, "question": q, "answered": True, "answer": "", "asked_at": NOW}
+        asked(n, q)
         for n, q in enumerate(
             [
                 "How much did Xi pledge?",

@@ -20,7 +20,7 @@ from index.engine import DEFAULT_COLLECTION, CiteIndex
 from index.keypoints import KeyPoint, key_points
 from index.store import Snapshot
 
-from ..state import StateStore
+from ..state import StateStore, StoredQuestion
 
 # Cosine similarity at which two questions count as one. all-MiniLM-L6-v2 puts rephrasings of a
 # question ("how much did Xi pledge" / "what amount did Xi pledge?") above it and different
@@ -103,7 +103,7 @@ def _folded(text: str) -> str:
     return _FOLD.sub(" ", text.casefold()).strip()
 
 
-def group_questions(records: Sequence[dict], embed) -> list[QuestionGroup]:
+def group_questions(records: Sequence[StoredQuestion], embed) -> list[QuestionGroup]:
     """Questions with near-duplicates merged, most asked first.
 
     ``records`` are question rows, oldest first; ``embed`` turns texts into unit vectors (the
@@ -111,13 +111,13 @@ def group_questions(records: Sequence[dict], embed) -> list[QuestionGroup]:
     wording joins the first group whose leading wording is at least :data:`SAME_QUESTION`
     similar.
     """
-    by_wording: dict[str, list[dict]] = {}
+    by_wording: dict[str, list[StoredQuestion]] = {}
     for record in records:
-        by_wording.setdefault(_folded(record["question"]) or record["question"], []).append(record)
+        by_wording.setdefault(_folded(record.question) or record.question, []).append(record)
     if not by_wording:
         return []
-    wordings = sorted(by_wording, key=lambda w: (-len(by_wording[w]), by_wording[w][0]["id"]))
-    vectors = np.asarray(embed([by_wording[w][0]["question"] for w in wordings]), dtype=np.float32)
+    wordings = sorted(by_wording, key=lambda w: (-len(by_wording[w]), by_wording[w][0].id))
+    vectors = np.asarray(embed([by_wording[w][0].question for w in wordings]), dtype=np.float32)
 
     leaders: list[int] = []
     members: dict[int, list[int]] = {}
@@ -134,17 +134,17 @@ def group_questions(records: Sequence[dict], embed) -> list[QuestionGroup]:
     groups = []
     for leader in leaders:
         rows = [r for i in members[leader] for r in by_wording[wordings[i]]]
-        rows.sort(key=lambda r: (r["asked_at"], r["id"]))
-        spelled = Counter(r["question"] for r in rows)
-        in_order = list(dict.fromkeys(r["question"] for r in rows))
+        rows.sort(key=lambda r: (r.asked_at, r.id))
+        spelled = Counter(r.question for r in rows)
+        in_order = list(dict.fromkeys(r.question for r in rows))
         question = max(in_order, key=spelled.__getitem__)  # among equals, the first asked
-        answered = [r for r in rows if r["answered"]]
+        answered = [r for r in rows if r.answered]
         groups.append(
             QuestionGroup(
                 question=question,
                 count=len(rows),
                 answered=bool(answered),
-                answer=answered[-1]["answer"] if answered else "",
+                answer=answered[-1].answer if answered else "",
                 wordings=tuple(in_order),
             )
         )
@@ -161,9 +161,9 @@ def window_start(
     """Where a channel's next digest starts: the end of its last one, else a day back."""
     if platform is not None and channel is not None:
         last = state.last_digest(platform, channel)
-        if last is not None and last["window_end"] is not None:
+        if last is not None and last.window_end is not None:
             # A replica whose clock runs behind must not reach back over what was covered.
-            return min(last["window_end"], until)
+            return min(last.window_end, until)
     return until - FIRST_WINDOW
 
 
@@ -190,7 +190,7 @@ def build_digest(
     records = state.questions_between(platform, channel, since, until)
     groups = group_questions(records, index.embedder.embed)
     up, down = state.votes_between(platform, channel, since, until)
-    answered = sum(1 for r in records if r["answered"])
+    answered = sum(1 for r in records if r.answered)
     return Digest(
         since=since,
         until=until,

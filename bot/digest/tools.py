@@ -65,8 +65,8 @@ def channels(settings: Settings, now: datetime | None = None) -> list[str]:
                 when = f"unusable schedule: {exc}"
             last = state.last_digest(entry.platform, entry.channel)
             previous = (
-                f"last {last['status']} {short_time(last['window_end'])} UTC"
-                if last
+                f"last {last.status} {short_time(last.window_end)} UTC"
+                if last is not None and last.window_end is not None  # a finished run has its end
                 else "none yet"
             )
             quiet = ", posts on quiet days" if entry.post_empty else ""

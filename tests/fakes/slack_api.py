@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
@@ -30,9 +31,10 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
@@ -117,7 +119,7 @@ class _Reply:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # never let a stuck client connection block interpreter exit
     allow_reuse_address = True
-    fake: "FakeSlackWebAPI"
+    fake: FakeSlackWebAPI
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -207,7 +209,7 @@ class FakeSlackWebAPI:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "FakeSlackWebAPI":
+    def start(self) -> FakeSlackWebAPI:
         if self._server is not None:
             return self
         server = _Server(("127.0.0.1", 0), _Handler)
@@ -232,7 +234,7 @@ class FakeSlackWebAPI:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeSlackWebAPI":
+    def __enter__(self) -> FakeSlackWebAPI:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -1125,10 +1127,9 @@ def _decode_body(raw: bytes, content_type: str, query: str) -> dict[str, Any]:
     for key in _JSON_STRING_FIELDS:
         value = body.get(key)
         if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-            try:
+            # Not JSON: left a string; chat.postMessage then answers invalid_blocks_format.
+            with contextlib.suppress(json.JSONDecodeError):
                 body[key] = json.loads(value)
-            except json.JSONDecodeError:
-                pass  # leave it a string; chat.postMessage then answers invalid_blocks_format
     return body
 
 

@@ -1,4 +1,4 @@
-"""Proves tests/fakes/discord_server.py works with discord.py's real client over real sockets."""
+"""Proves tests/fakes/discord_server/ works with discord.py's real client over real sockets."""
 
 from __future__ import annotations
 

@@ -7,13 +7,26 @@
 # Build arguments:
 #   BASE_IMAGE       a Debian bookworm image with python3 (3.11) and venv
 ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# --- build: the venv, from the sources, which stay behind -----------------------------------------
+FROM ${BASE_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python3 -m venv /opt/citebot/venv
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY index ./index
+COPY prompts ./prompts
+COPY bench ./bench
+RUN /opt/citebot/venv/bin/pip install . \
+    && /opt/citebot/venv/bin/python -c "import importlib.util as u, sys; found = [m for m in ('torch', 'transformers', 'sentence_transformers', 'pymilvus') if u.find_spec(m)]; sys.exit(f'not for this image: {found}' if found else 0)"
+
+# --- runtime: the venv (the code and its ONNX models are in it), the corpus and the index ---------
 FROM ${BASE_IMAGE}
 
 # Nothing is downloaded at run time: the models are files in the package.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/citebot/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     CITEBOT_HOME=/var/lib/citebot \
@@ -21,18 +34,9 @@ ENV PYTHONUNBUFFERED=1 \
     CITEBOT_LOG_FORMAT=json \
     CITEBOT_PORT=8080
 
-RUN python3 -m venv /opt/citebot/venv
-
-# Dependencies before the code, so a code change rebuilds only the last layers.
+COPY --from=build /opt/citebot/venv /opt/citebot/venv
+COPY corpus /opt/citebot/corpus
 WORKDIR /opt/citebot
-COPY pyproject.toml README.md ./
-COPY bot ./bot
-COPY index ./index
-COPY prompts ./prompts
-COPY bench ./bench
-COPY corpus ./corpus
-RUN pip install . \
-    && python -c "import importlib.util as u, sys; found = [m for m in ('torch', 'transformers', 'sentence_transformers', 'pymilvus') if u.find_spec(m)]; sys.exit(found and f'not for this image: {found}')"
 
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/citebot --no-create-home citebot \
     && mkdir -p /var/lib/citebot && chown citebot:citebot /var/lib/citebot

@@ -326,9 +326,9 @@ def fresh_install(work: Path) -> dict:
 
 
 def image_size(build: bool = False) -> dict | None:
-    """The size of :data:`IMAGE` as buildah reports it; with ``build``, ``scripts/docker-smoke.sh``
+    """The size of :data:`IMAGE` in bytes (podman's inspect); with ``build``, ``scripts/docker-smoke.sh``
     builds and smoke-tests it first (root, buildah). None where there is no such image."""
-    if shutil.which("buildah") is None:
+    if shutil.which("buildah") is None or shutil.which("podman") is None:
         return None
     smoke = None
     if build:
@@ -337,16 +337,13 @@ def image_size(build: bool = False) -> dict | None:
                               check=False)  # a failed smoke is reported, not raised
         smoke = {"exit": done.returncode, "seconds": time.perf_counter() - started,
                  "passed": "smoke passed" in done.stderr}
-    found = subprocess.run(["buildah", "inspect", "--type", "image", "--format",
-                            "{{.FromImageDigest}}", IMAGE], capture_output=True, text=True,
-                           check=False)
+    # Its layers as stored, in bytes: the size `docker images` shows for the same image.
+    found = subprocess.run(["podman", "image", "inspect", "--format", "{{.Size}}|{{.Created}}",
+                            IMAGE], capture_output=True, text=True, check=False)
     if found.returncode != 0:
         return None
-    # Its layers as stored: the size `docker images` shows for the same image.
-    listed = subprocess.run(["buildah", "images", "--json", IMAGE], capture_output=True, text=True,
-                            check=True)
-    entry = json.loads(listed.stdout)[0]
-    return {"bytes": int(entry["size"]), "created": entry.get("createdat", ""), "smoke": smoke}
+    size, created = found.stdout.strip().split("|", 1)
+    return {"bytes": int(size), "created": created[:19], "smoke": smoke}
 
 
 # --- reporting -----------------------------------------------------------------------------------

@@ -326,8 +326,9 @@ def fresh_install(work: Path) -> dict:
 
 
 def image_size(build: bool = False) -> dict | None:
-    """The size of :data:`IMAGE` in bytes (podman's inspect); with ``build``, ``scripts/docker-smoke.sh``
-    builds and smoke-tests it first (root, buildah). None where there is no such image."""
+    """The size of :data:`IMAGE` in bytes (podman's inspect); with ``build``,
+    ``scripts/docker-smoke.sh`` builds and smoke-tests it first (root, buildah). None where there
+    is no such image."""
     if shutil.which("buildah") is None or shutil.which("podman") is None:
         return None
     smoke = None

@@ -8,7 +8,7 @@
 Every figure is taken for each encoder (``CITEBOT_ENCODER``: torch, onnx, onnx-int8) side by side:
 
 1. Encoders: the one-time ONNX export, query encoding p50/p95, raw batch-encode throughput,
-   cosine of each encoder's vectors to torch's, and passage@1 on XQuAD's held-out half.
+   cosine of each encoder's vectors to torch's, and passage@1 on XQuAD's clean articles.
 2. Answer latency: ``CiteIndex.ask`` against its floor (the same embedder encoding the question
    alone), interleaved per question, on the bundled article and on XQuAD, under several thread
    settings (numpy's BLAS at one thread as configured or at all cores, FAISS's OpenMP at one
@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cold-runs", type=int, default=3, help="cold starts per encoder")
     parser.add_argument("--serve", type=int, default=50, help="questions for the peak-RSS run")
     parser.add_argument("--graded", type=int, default=0,
-                        help="grade passage@1 on the first N held-out questions (default: all)")
+                        help="grade passage@1 on the first N clean-article questions (default: all)")
     parser.add_argument("--spread", type=int, default=1000,
                         help="questions asked one at a time for the p95/p50 spread (default settings)")
     parser.add_argument("--no-install", action="store_true",

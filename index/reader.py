@@ -118,7 +118,7 @@ class WindowScores:
     span_score: float  # start + end logits of the best span
     null_score: float  # start + end logits at [CLS]
     head: float  # the answerability logit
-    probability: float  # softmax(start) x softmax(end) of the best span, [CLS] competing
+    probability: float  # geometric mean of softmax(start), softmax(end) at the best span
     start_token: int
     end_token: int
 
@@ -142,7 +142,9 @@ def best_window_span(start: np.ndarray, end: np.ndarray, passage_tokens: np.ndar
         span_score=float(scores[i, j]),
         null_score=float(start[0] + end[0]),
         head=float(head),
-        probability=float(p_start[i] * p_end[j]),
+        # Geometric mean of the two ends' probabilities: a product punishes an amount such as
+        # "Rmb26bn ($3.7bn)" whose end is shared with the shorter "$3.7bn".
+        probability=float(np.sqrt(p_start[i] * p_end[j])),
         start_token=int(i),
         end_token=int(j),
     )

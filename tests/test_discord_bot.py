@@ -491,7 +491,7 @@ async def test_an_over_long_answer_is_kept_within_discords_limits(
     # The quote gave way, not the answer or the source line; it was cut between words (by the
     # index, which quotes at most 400 characters of an over-long sentence, marked with "…").
     assert description.startswith(
-        "**Rmb99bn**\n\n> “The Zorblax Foundation said it would provide Rmb99bn"
+        "**Rmb99bn**\n\n> “The Zorblax Foundation said it would provide **Rmb99bn**"
     )
     assert description.endswith("…”\n— *Giant Survey*, paragraph 1")
     # The short answer is bold inside the quote; the words around it are the document's.

@@ -12,7 +12,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from .models import Answer, Citation
 from .questions import visible_text
 from .reader import HeuristicReader, Passage, ReadAnswer, Reader, Reading
 from .search import Candidate, Retriever, terms
-from .spans import AnswerType, ShortAnswer, answer_type, extract
+from .spans import AnswerType, answer_type, extract
 from .store import Snapshot
 
 MAX_QUESTION_CHARS = 2000
@@ -80,8 +80,6 @@ class Ranking:
     candidates: list[Candidate]
     features: np.ndarray  # one row per candidate, columns as FEATURES
     scores: np.ndarray
-    # Short answers already looked for while ranking, by window (first, last); None: none found.
-    short_answers: dict[tuple[int, int], ShortAnswer | None] = field(default_factory=dict)
 
 
 def features_of(c: Candidate, typed: float) -> list[float]:
@@ -156,7 +154,6 @@ class Answerer:
         if not candidates:
             return Ranking([], np.zeros((0, len(FEATURES))), np.zeros(0))
         features = np.array([features_of(c, 0.0) for c in candidates], dtype=np.float64)
-        short_answers: dict[tuple[int, int], ShortAnswer | None] = {}
         scores = features @ self._rank_vector
         order = np.argsort(-scores, kind="stable")
         if answer_type(question) is not AnswerType.NONE:
@@ -165,11 +162,10 @@ class Answerer:
             for row in order[:RERANK_DEPTH]:
                 window = candidates[row]
                 found = extract(question, self.window_text(window), self._idf)
-                short_answers[(window.first, window.last)] = found
                 features[row, typed_column : typed_column + 2] = (1.0, 0.0) if found else (0.0, 1.0)
             scores = features @ self._rank_vector
             order = np.argsort(-scores, kind="stable")
-        return Ranking([candidates[i] for i in order], features[order], scores[order], short_answers)
+        return Ranking([candidates[i] for i in order], features[order], scores[order])
 
     def ask(
         self,

@@ -12,7 +12,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from .models import Answer, Citation
 from .questions import visible_text
 from .reader import HeuristicReader, Passage, ReadAnswer, Reader, Reading
 from .search import Candidate, Retriever, terms
-from .spans import AnswerType, answer_type, extract
+from .spans import AnswerType, answer_type, extract, with_conversion
 from .store import Snapshot
 
 MAX_QUESTION_CHARS = 2000
@@ -224,7 +224,7 @@ class Answerer:
         seen: set[int] = set()
         short = ""
         if answered:
-            best = reading.answers[0]
+            best = _with_conversion(reading.answers[0], passages[reading.answers[0].passage])
             if passages[best.passage].paragraph == BYLINE:
                 citation = self._byline_citation(best, passages[best.passage])
             else:
@@ -370,6 +370,19 @@ def focus_range(text: str, question: str, keep: tuple[int, int] | None = None,
         if score > best_score:
             best_score, best_range = score, (start, end)
     return best_range
+
+
+def _with_conversion(span: ReadAnswer, passage: Passage) -> ReadAnswer:
+    """An amount is answered with its conversion beside it ("Rmb26bn ($3.7bn)"), whichever of
+    the two the reader chose; text that is not the passage's own (an LLM's) is left as it is."""
+    start, end = span.start - passage.start, span.end - passage.start
+    if not 0 <= start < end <= len(passage.text) or passage.text[start:end] != span.text:
+        return span
+    wide_start, wide_end = with_conversion(passage.text, start, end)
+    if (wide_start, wide_end) == (start, end):
+        return span
+    return replace(span, start=passage.start + wide_start, end=passage.start + wide_end,
+                   text=passage.text[wide_start:wide_end])
 
 
 def _elapsed(started: float) -> float:

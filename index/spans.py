@@ -170,6 +170,18 @@ def _cached_candidates(sentence: str, kind: AnswerType) -> tuple[tuple[int, int]
     return tuple(_candidates(sentence, kind))
 
 
+def with_conversion(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span widened to the amount and its conversion when it is one of the two: a reader that
+    picks "$3.7bn" out of "Rmb26bn ($3.7bn)" answers with both."""
+    money = [m.span() for m in _MONEY.finditer(text)]
+    if not any(a <= start and end <= b for a, b in money):
+        return start, end
+    for a, b in _merge_equivalents(text, money):
+        if a <= start and end <= b:
+            return a, b
+    return start, end
+
+
 def _merge_equivalents(sentence: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """``Rmb26bn ($3.7bn)`` is one answer: an amount and its conversion in brackets."""
     merged: list[tuple[int, int]] = []

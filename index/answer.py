@@ -182,17 +182,17 @@ class Answerer:
         if not ranking.candidates:
             return Answer(question, False, "", [], _elapsed(started), refusal="empty_index",
                           reader=self.reader.name)
-        passages, passage_ids = self.passages(ranking, self.reader.passages_to_read)
+        passages, passage_ids = self.passages(ranking, self.reader.passages_to_read, question)
         # A follow-up ("and why?") is read, as it was searched, with the question it follows.
         reading = self.reader.read(f"{context} {question}" if context else question, passages)
         return self.build(question, ranking, passages, passage_ids, reading, top=top,
                           started=started)
 
-    def passages(self, ranking: Ranking, count: int) -> tuple[list[Passage], list[int]]:
+    def passages(self, ranking: Ranking, count: int, question: str = "") -> tuple[list[Passage], list[int]]:
         """The paragraphs of the ``count`` best-ranked distinct passages, each with its best
-        window, in rank order, then the best document's byline (paragraph 0) so that "who wrote
-        it?" is read like any question; and their indices in the snapshot's passages (-1 for
-        the byline)."""
+        window, in rank order, then, for a question about the document itself, the best
+        document's byline (paragraph 0) so that "who wrote it?" is read like any question; and
+        their indices in the snapshot's passages (-1 for the byline)."""
         passages: list[Passage] = []
         ids: list[int] = []
         for candidate, evidence in zip(ranking.candidates, ranking.features, strict=True):
@@ -206,7 +206,7 @@ class Answerer:
             passages.append(Passage(doc_id, paragraph, span.start, document.text[span.start : span.end],
                                     window=self.window_range(candidate), evidence=evidence))
             ids.append(candidate.passage)
-        if passages:
+        if passages and about_the_document(question):
             byline = self.snapshot.documents[passages[0].doc_id].byline()
             if byline:
                 passages.append(Passage(passages[0].doc_id, BYLINE, 0, byline))
@@ -327,6 +327,20 @@ class Answerer:
 
 # Paragraph number of a document's byline when it is cited: its metadata, not its text.
 BYLINE = 0
+
+# Words that make a question about the document rather than its subject. Only such a question
+# reads the byline: a reader shown "By Joe Leahy in Hong Kong" beside the text answers "who
+# leads Uzbekistan?" or "in which city did they meet?" from it (measured on the bundled article).
+_ABOUT_THE_DOCUMENT = re.compile(
+    r"\b(?:article|story|piece|report|reporting|reported|reporter|reporters|author|authors|"
+    r"wrote|written|writer|writes|byline|journalist|journalists|correspondent|filed|dateline|"
+    r"published|publication|copyright|document)\b",
+    re.IGNORECASE,
+)
+
+
+def about_the_document(question: str) -> bool:
+    return bool(_ABOUT_THE_DOCUMENT.search(question))
 
 
 _WORD = re.compile(r"\S+")

@@ -86,3 +86,25 @@ def test_paraphrased_questions_cite_the_right_sentence(real_index, question, in_
 def test_questions_the_article_does_not_answer_are_refused(real_index, question):
     answer = real_index.ask(question)
     assert not answer.answered and answer.citations
+
+
+@pytest.mark.parametrize(
+    ("question", "short"),
+    [("Who wrote the article?", "Joe Leahy"), ("Who wrote this piece?", "Joe Leahy")],
+)
+def test_questions_about_the_document_are_answered_from_its_byline(real_index, question, short):
+    answer = real_index.ask(question)
+    assert answer.answered and short in answer.answer
+    assert answer.citations[0].paragraph == 0
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["In which city did the leaders meet?", "Who leads Uzbekistan?", "Which analyst is from Taiwan?"],
+)
+def test_questions_about_the_subject_are_never_answered_from_the_byline(real_index, question):
+    # The byline names a person and a city; a reader shown it beside the text used to answer
+    # these from it ("Hong Kong", "Joe Leahy").
+    answer = real_index.ask(question)
+    assert all(citation.paragraph != 0 for citation in answer.citations)
+    assert "Leahy" not in answer.answer and "Hong Kong" not in answer.answer

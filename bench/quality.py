@@ -260,13 +260,21 @@ def evaluate_validation(embedder, home: Path) -> dict:
     calibration = reader.calibration
     k = calibration.passages
     reads = training.read_validation(index, reader, validation)
+    without, asked = training.removed_paragraph_index(home / "removed", validation, embedder)
+    removed_reads = training.read_validation(without, reader, asked, removed=True)
     answerable = np.array([r.example.answerable for r in reads])
-    belief = np.array([calibration.answerable(r.margins[k - 1], r.heads[k - 1]) for r in reads])
+
+    def beliefs(of: list) -> np.ndarray:
+        return np.array([calibration.answerable(r.margins[k - 1], r.heads[k - 1], r.evidence[k - 1])
+                         for r in of])
+
+    belief, removed_belief = beliefs(reads), beliefs(removed_reads)
     rows = []
     for threshold in sorted({0.2, 0.35, 0.5, 0.65, 0.8, calibration.refuse_below}):
         refused = belief < threshold
         rows.append({"threshold": threshold, "chosen": threshold == calibration.refuse_below,
                      "unanswerable_refused": float(refused[~answerable].mean()),
+                     "removed_refused": float((removed_belief < threshold).mean()),
                      "answerable_refused": float(refused[answerable].mean())})
     # The heuristic reader's refusals, through the normal answer path on the same index.
     index.answerer.use_reader(None)
@@ -275,6 +283,7 @@ def evaluate_validation(embedder, home: Path) -> dict:
     return {
         "questions": len(reads),
         "unanswerable": int((~answerable).sum()),
+        "removed_questions": len(removed_reads),
         "rows": rows,
         "heuristic": {"unanswerable_refused": float(heuristic[~answerable].mean()),
                       "answerable_refused": float(heuristic[answerable].mean())},
@@ -358,7 +367,7 @@ def report(results, *, command: str, seconds: float) -> str:
     retrieval = xquad["retrieval"]
     threshold_rows = "\n".join(
         f"| {row['threshold']:.3f}{' (chosen)' if row['chosen'] else ''} | "
-        f"{row['unanswerable_refused']:.3f} | {row['answerable_refused']:.3f} |"
+        f"{row['unanswerable_refused']:.3f} | {row['removed_refused']:.3f} | {row['answerable_refused']:.3f} |"
         for row in validation["rows"]
     )
     heuristic = validation["heuristic"]
@@ -394,10 +403,14 @@ at p95). Longest quote: {trained['max_quote_chars']} characters.
 Corpus: the {len(validation['calibration'].get('validation', {}).get('articles', [])) or 6} validation articles; their own {validation['questions']} questions
 ({validation['unanswerable']} unanswerable), through CiteBot's retrieval and the trained reader
 reading {validation['calibration']['passages']} passage(s). Answerable F1 (never refusing):
-{validation['f1_answerable']:.3f}.
+{validation['f1_answerable']:.3f}. "Paragraph removed": {validation['removed_questions']} answerable
+questions asked of the articles with every other paragraph left out (theirs among them, and no
+other passage read holds the answer) — the out-of-scope question on the same subject. The refusal
+model was fitted on these same reads, so its rows are in-sample; XQuAD above and the bundled
+article below are not.
 
-| refuse when P(answerable) < | unanswerable refused | answerable refused |
-|---|---|---|
+| refuse when P(answerable) < | unanswerable refused | paragraph removed, refused | answerable refused |
+|---|---|---|---|
 {threshold_rows}
 
 The heuristic reader on the same questions: {heuristic['unanswerable_refused']:.3f} of

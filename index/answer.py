@@ -12,7 +12,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,28 +22,14 @@ from .errors import QuestionError
 from .models import Answer, Citation
 from .questions import visible_text
 from .reader import HeuristicReader, Passage, ReadAnswer, Reader, Reading
-from .search import Candidate, Retriever, terms
-from .spans import AnswerType, answer_type, extract, with_conversion
+from .search import FEATURES, Candidate, Retriever, terms
+from .spans import AnswerType, answer_type, extract
 from .store import Snapshot
 
 MAX_QUESTION_CHARS = 2000
 RERANK_DEPTH = 12
 MAX_QUOTE_CHARS = 400
 
-FEATURES = (
-    "window_dense",
-    "sentence_dense",
-    "context_dense",
-    "passage_dense",
-    "sentence_lexical",
-    "passage_lexical",
-    "window_coverage",
-    "passage_coverage",
-    "rare_coverage",
-    "pair",
-    "typed_found",  # the window holds the kind of span the question asks for ("how much" -> amount)
-    "typed_missing",  # the question asks for a kind of span and the window has none
-)
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
 
@@ -224,7 +210,7 @@ class Answerer:
         seen: set[int] = set()
         short = ""
         if answered:
-            best = _with_conversion(reading.answers[0], passages[reading.answers[0].passage])
+            best = reading.answers[0]
             if passages[best.passage].paragraph == BYLINE:
                 citation = self._byline_citation(best, passages[best.passage])
             else:
@@ -384,19 +370,6 @@ def focus_range(text: str, question: str, keep: tuple[int, int] | None = None,
         if score > best_score:
             best_score, best_range = score, (start, end)
     return best_range
-
-
-def _with_conversion(span: ReadAnswer, passage: Passage) -> ReadAnswer:
-    """An amount is answered with its conversion beside it ("Rmb26bn ($3.7bn)"), whichever of
-    the two the reader chose; text that is not the passage's own (an LLM's) is left as it is."""
-    start, end = span.start - passage.start, span.end - passage.start
-    if not 0 <= start < end <= len(passage.text) or passage.text[start:end] != span.text:
-        return span
-    wide_start, wide_end = with_conversion(passage.text, start, end)
-    if (wide_start, wide_end) == (start, end):
-        return span
-    return replace(span, start=passage.start + wide_start, end=passage.start + wide_end,
-                   text=passage.text[wide_start:wide_end])
 
 
 def _elapsed(started: float) -> float:

@@ -24,7 +24,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .reader_inputs import MAX_ANSWER_TOKENS, OUTPUT_NAMES, batch_arrays, encode, load_tokenizer
+from .reader_inputs import (
+    MAX_ANSWER_TOKENS,
+    OUTPUT_NAMES,
+    Window,
+    batch_arrays,
+    encode,
+    load_tokenizer,
+)
+from .search import FEATURES
+from .spans import with_conversion
 
 MODEL_DIR = Path(__file__).resolve().parent / "reader_model"
 MODEL_FILE = MODEL_DIR / "reader-int8.onnx"
@@ -92,9 +101,16 @@ class Calibration:
     how sure a span must be to be shown as the short answer."""
 
     passages: int = 2
-    # Logistic model of "answerable" over (span margin over [CLS], answerability head logit).
+    # Logistic model of "answerable" over the reader's scores of its best span (margin over
+    # [CLS], answerability head logit) and the best retrieval window's evidence (named columns of
+    # index.search.FEATURES): the model alone barely tells a question its passage cannot answer
+    # from one it can; how closely the passage matches the question tells a lot more, above all
+    # when the documents lack the paragraph that would answer (MODEL_CARD.md has the figures).
     margin_weight: float = 0.0
     head_weight: float = 1.0
+    evidence_weights: dict[str, float] = field(default_factory=dict)
+    # Stand-ins for a passage that comes without retrieval evidence.
+    evidence_means: dict[str, float] = field(default_factory=dict)
     bias: float = 0.0
     refuse_below: float = 0.5
     show_span_above: float = 0.3
@@ -106,8 +122,12 @@ class Calibration:
         data = json.loads(path.read_text())
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
-    def answerable(self, margin: float, head: float) -> float:
+    def answerable(self, margin: float, head: float, evidence: np.ndarray | None = None) -> float:
         z = self.bias + self.margin_weight * margin + self.head_weight * head
+        for name, weight in self.evidence_weights.items():
+            value = (float(evidence[FEATURES.index(name)]) if evidence is not None
+                     else self.evidence_means.get(name, 0.0))
+            z += weight * value
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
@@ -121,6 +141,24 @@ class WindowScores:
     probability: float  # geometric mean of softmax(start), softmax(end) at the best span
     start_token: int
     end_token: int
+    # softmax over the window's tokens (with [CLS]) of the start and end logits
+    p_start: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+    p_end: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+
+
+def answer_span(text: str, window: Window, scores: WindowScores) -> tuple[int, int, float]:
+    """The best span of a window as character offsets into ``text`` (the passage), widened to
+    an amount with its conversion ("Rmb26bn ($3.7bn)") when it is one of the two, and the
+    probability that the answer lies there: the model splits its belief between the amount and
+    its conversion, and the two together are one answer."""
+    first, last = window.offsets[scores.start_token], window.offsets[scores.end_token]
+    assert first is not None and last is not None  # best_window_span keeps to passage tokens
+    start, end = with_conversion(text, first[0], last[1])
+    if (start, end) == (first[0], last[1]):
+        return start, end, scores.probability
+    inside = [t for t, span in enumerate(window.offsets)
+              if span is not None and start <= span[0] and span[1] <= end]
+    return start, end, float(np.sqrt(scores.p_start[inside].sum() * scores.p_end[inside].sum()))
 
 
 def best_window_span(start: np.ndarray, end: np.ndarray, passage_tokens: np.ndarray,
@@ -147,6 +185,8 @@ def best_window_span(start: np.ndarray, end: np.ndarray, passage_tokens: np.ndar
         probability=float(np.sqrt(p_start[i] * p_end[j])),
         start_token=int(i),
         end_token=int(j),
+        p_start=p_start,
+        p_end=p_end,
     )
 
 
@@ -255,22 +295,23 @@ class ExtractiveReader:
         answers = []
         for owner, window, scores in sorted(scored, key=lambda r: -r[2].span_score):
             passage = passages[owner]
-            first, last = window.offsets[scores.start_token], window.offsets[scores.end_token]
+            start, end, probability = answer_span(passage.text, window, scores)
             answers.append(ReadAnswer(
                 passage=owner,
-                start=passage.start + first[0],
-                end=passage.start + last[1],
-                text=passage.text[first[0] : last[1]],
-                score=scores.probability,
+                start=passage.start + start,
+                end=passage.start + end,
+                text=passage.text[start:end],
+                score=probability,
             ))
-        best = max(scored, key=lambda r: r[2].span_score)[2]
+        owner, _, best = max(scored, key=lambda r: r[2].span_score)
         calibration = self.calibration
-        answerable = calibration.answerable(best.span_score - best.null_score, best.head)
+        answerable = calibration.answerable(best.span_score - best.null_score, best.head,
+                                            passages[owner].evidence)
         return Reading(
             answers=answers,
             answerable=answerable,
             refuse=answerable < calibration.refuse_below,
-            confident=best.probability >= calibration.show_span_above,
+            confident=answers[0].score >= calibration.show_span_above,
         )
 
 

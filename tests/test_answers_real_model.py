@@ -74,12 +74,7 @@ def test_paraphrased_questions_cite_the_right_sentence(real_index, question, in_
     "question",
     [
         "How many troops does Russia have in Tajikistan?",
-        pytest.param(
-            "What did the Pope say about the summit?",
-            # The trained reader refuses 14% of plausible unanswerable questions at 8% of
-            # answerable ones refused (BENCHMARKS.md): this one it answers. A known gap.
-            marks=pytest.mark.xfail(reason="reader refusal gap, issue 14", strict=False),
-        ),
+        "What did the Pope say about the summit?",
         "Who won the Champions League?",
     ],
 )

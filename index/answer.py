@@ -29,6 +29,7 @@ from .store import Snapshot
 MAX_QUESTION_CHARS = 2000
 RERANK_DEPTH = 12
 MAX_QUOTE_CHARS = 400
+CONTEXT_SENTENCES = 1  # read beside the best window of a paragraph, on each side
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
@@ -188,8 +189,8 @@ class Answerer:
                 continue
             doc_id, paragraph = self.snapshot.passages[candidate.passage]
             document = self.snapshot.documents[doc_id]
-            span = document.paragraphs[paragraph - 1]
-            passages.append(Passage(doc_id, paragraph, span.start, document.text[span.start : span.end],
+            start, end = self.reading_range(candidate)
+            passages.append(Passage(doc_id, paragraph, start, document.text[start:end],
                                     window=self.window_range(candidate), evidence=evidence))
             ids.append(candidate.passage)
         if passages and about_the_document(question):
@@ -271,6 +272,22 @@ class Answerer:
                       if c.passage == passage_id), 0.0)
         return self._quote(passage.doc_id, passage.paragraph, (window_start, window_end), question,
                            score, answer=(span.start, span.end))
+
+    def reading_range(self, candidate: Candidate) -> tuple[int, int]:
+        """What the reader reads of a candidate's paragraph: its window and CONTEXT_SENTENCES
+        sentences either side. The reader's time grows with what it reads, and the answer is
+        almost always in or beside the window that retrieval ranked best."""
+        sentences = self.snapshot.sentences
+        home = sentences[candidate.first]
+        first, last = candidate.first, candidate.last
+        for _ in range(CONTEXT_SENTENCES):
+            if first > 0 and (sentences[first - 1].doc_id, sentences[first - 1].paragraph) == (
+                    home.doc_id, home.paragraph):
+                first -= 1
+            if last + 1 < len(sentences) and (sentences[last + 1].doc_id, sentences[last + 1].paragraph) == (
+                    home.doc_id, home.paragraph):
+                last += 1
+        return sentences[first].start, sentences[last].end
 
     def window_range(self, candidate: Candidate) -> tuple[int, int]:
         sentences = self.snapshot.sentences

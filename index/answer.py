@@ -191,7 +191,8 @@ class Answerer:
             document = self.snapshot.documents[doc_id]
             start, end = self.reading_range(candidate)
             passages.append(Passage(doc_id, paragraph, start, document.text[start:end],
-                                    window=self.window_range(candidate), evidence=evidence))
+                                    window=self.window_range(candidate), evidence=evidence,
+                                    embedding_model=self.snapshot.model))
             ids.append(candidate.passage)
         if passages and about_the_document(question):
             byline = self.snapshot.documents[passages[0].doc_id].byline()

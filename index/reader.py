@@ -50,9 +50,12 @@ class Passage:
     start: int  # document offset of text[0]
     text: str
     # The best retrieval window inside it (document offsets) and that window's evidence (a row
-    # of index.answer.FEATURES): what the heuristic reader reads; the trained one reads ``text``.
+    # of index.search.FEATURES): what the heuristic reader reads; the trained one reads ``text``
+    # and weighs the evidence in its refusal. ``embedding_model``: the index's (Snapshot.model),
+    # whose similarities the evidence holds.
     window: tuple[int, int] = (0, 0)
     evidence: np.ndarray | None = field(default=None, compare=False)
+    embedding_model: str = ""
 
     @property
     def end(self) -> int:
@@ -109,8 +112,11 @@ class Calibration:
     margin_weight: float = 0.0
     head_weight: float = 1.0
     evidence_weights: dict[str, float] = field(default_factory=dict)
-    # Stand-ins for a passage that comes without retrieval evidence.
+    # Stand-ins for a passage that comes without retrieval evidence, or with similarities from
+    # another embedding model than ``evidence_model``, the one the weights were fitted on (the
+    # tests' hashing fake scores on another scale).
     evidence_means: dict[str, float] = field(default_factory=dict)
+    evidence_model: str = ""
     bias: float = 0.0
     refuse_below: float = 0.5
     show_span_above: float = 0.3
@@ -121,6 +127,10 @@ class Calibration:
             return cls()
         data = json.loads(path.read_text())
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def weighs_evidence_from(self, embedding_model: str) -> bool:
+        # "all-MiniLM-L6-v2+onnx-int8" is the same model as "all-MiniLM-L6-v2", on another runtime.
+        return not self.evidence_model or embedding_model.split("+")[0] == self.evidence_model
 
     def answerable(self, margin: float, head: float, evidence: np.ndarray | None = None) -> float:
         z = self.bias + self.margin_weight * margin + self.head_weight * head
@@ -305,8 +315,9 @@ class ExtractiveReader:
             ))
         owner, _, best = max(scored, key=lambda r: r[2].span_score)
         calibration = self.calibration
-        answerable = calibration.answerable(best.span_score - best.null_score, best.head,
-                                            passages[owner].evidence)
+        held = passages[owner]
+        evidence = held.evidence if calibration.weighs_evidence_from(held.embedding_model) else None
+        answerable = calibration.answerable(best.span_score - best.null_score, best.head, evidence)
         return Reading(
             answers=answers,
             answerable=answerable,

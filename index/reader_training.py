@@ -632,6 +632,8 @@ def calibrate(args) -> None:
         without.answerer.use_weights(Weights.load())
         reads += read_validation(without, reader, asked, removed=True)
     chosen = choose_calibration(reads, args.passages)
+    # The similarities in the evidence are this embedding model's; another scores on its own scale.
+    chosen["evidence_model"] = embedder.name.split("+")[0]
     target = Path(args.out) if args.out else CALIBRATION_FILE
     target.write_text(json.dumps(chosen, indent=1) + "\n")
     print(json.dumps(chosen, indent=1))

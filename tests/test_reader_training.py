@@ -104,3 +104,12 @@ def test_the_refusal_model_weighs_retrieval_evidence_beside_the_reader():
     assert calibration.answerable(0.0, 0.0, close) > calibration.answerable(0.0, 0.0, far)
     assert calibration.answerable(0.0, 0.0, None) == pytest.approx(calibration.answerable(
         0.0, 0.0, np.array([chosen["evidence_means"].get(name, 0.0) for name in FEATURES])))
+
+
+def test_evidence_from_another_embedding_model_is_not_weighed():
+    calibration = Calibration.load()
+    assert calibration.evidence_model == "all-MiniLM-L6-v2"
+    assert calibration.weighs_evidence_from("all-MiniLM-L6-v2+onnx-int8")
+    assert calibration.weighs_evidence_from("all-MiniLM-L6-v2")
+    # The hashing fake's similarities are on another scale: the reader's own scores decide.
+    assert not calibration.weighs_evidence_from("hashing-fake")

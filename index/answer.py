@@ -176,8 +176,8 @@ class Answerer:
                           started=started)
 
     def passages(self, ranking: Ranking, count: int, question: str = "") -> tuple[list[Passage], list[int]]:
-        """The paragraphs of the ``count`` best-ranked distinct passages, each with its best
-        window, in rank order, then, for a question about the document itself, the best
+        """What the reader reads of the ``count`` best-ranked distinct paragraphs (each one's
+        best window and :meth:`reading_range` around it), in rank order, then, for a question about the document itself, the best
         document's byline (paragraph 0) so that "who wrote it?" is read like any question; and
         their indices in the snapshot's passages (-1 for the byline)."""
         passages: list[Passage] = []

@@ -69,23 +69,6 @@ class Ranking:
     scores: np.ndarray
 
 
-def features_of(c: Candidate, typed: float) -> list[float]:
-    return [
-        c.window_dense,
-        c.sentence_dense,
-        c.context_dense,
-        c.passage_dense,
-        c.sentence_lexical,
-        c.passage_lexical,
-        c.window_coverage,
-        c.passage_coverage,
-        c.rare_coverage,
-        c.pair,
-        1.0 if typed > 0 else 0.0,
-        1.0 if typed < 0 else 0.0,
-    ]
-
-
 def validate_question(question: str) -> str:
     cleaned = " ".join(visible_text(question).split())
     if not cleaned:
@@ -140,7 +123,7 @@ class Answerer:
         candidates = self.retriever.search(vector, query_text, collections=collections)
         if not candidates:
             return Ranking([], np.zeros((0, len(FEATURES))), np.zeros(0))
-        features = np.array([features_of(c, 0.0) for c in candidates], dtype=np.float64)
+        features = np.array([c.evidence_row() for c in candidates], dtype=np.float64)
         scores = features @ self._rank_vector
         order = np.argsort(-scores, kind="stable")
         if answer_type(question) is not AnswerType.NONE:

@@ -105,10 +105,11 @@ class Calibration:
 
     passages: int = 2
     # Logistic model of "answerable" over the reader's scores of its best span (margin over
-    # [CLS], answerability head logit) and the retrieval evidence of the passage holding it (named
-    # columns of index.search.FEATURES): the model alone barely tells a question its passage cannot answer
-    # from one it can; how closely the passage matches the question tells a lot more, above all
-    # when the documents lack the paragraph that would answer (MODEL_CARD.md has the figures).
+    # [CLS], answerability head logit) and the retrieval evidence of the passage holding it
+    # (named columns of index.search.FEATURES): the model alone barely tells a question its
+    # passage cannot answer from one it can; how closely the passage matches the question tells
+    # a lot more, above all when the documents lack the paragraph that would answer
+    # (MODEL_CARD.md has the figures).
     margin_weight: float = 0.0
     head_weight: float = 1.0
     evidence_weights: dict[str, float] = field(default_factory=dict)

@@ -426,8 +426,8 @@ REFUSAL_EVIDENCE = ("window_dense", "sentence_dense", "passage_dense")
 @dataclass
 class ValidationRead:
     """One validation question read through CiteBot's own retrieval, for each number of
-    passages read (1..MAX_PASSAGES): the best span's text and the reader's scores, and the best
-    retrieval window's evidence. ``removed``: an answerable question asked of an index that lacks
+    passages read (1..MAX_PASSAGES): the best span's text, the reader's scores and the retrieval
+    evidence of the passage holding the span. ``removed``: an answerable question asked of an index that lacks
     its paragraph (and any other holding its answer), so one the documents do not answer."""
 
     example: Example

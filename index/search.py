@@ -101,6 +101,13 @@ class Candidate:
     def sentences(self) -> range:
         return range(self.first, self.last + 1)
 
+    def evidence_row(self) -> list[float]:
+        """Its evidence in FEATURES order; the typed columns stay 0 until ranking fills them for
+        the leading candidates (index/answer.py)."""
+        return [self.window_dense, self.sentence_dense, self.context_dense, self.passage_dense,
+                self.sentence_lexical, self.passage_lexical, self.window_coverage,
+                self.passage_coverage, self.rare_coverage, self.pair, 0.0, 0.0]
+
 
 class Retriever:
     """Built once per snapshot; ``search`` is the hot path and allocates little."""
